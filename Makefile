@@ -1,0 +1,42 @@
+# ringwatch: `make demo` and `make test` work on a fresh machine (Python 3.11, Java 17, Maven).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LAUNCHER := server/target/plugins/ringwatch-neo4j-1.0.jar
+DEMO_ACCOUNTS ?= 25000
+DEMO_DIR ?= demo-world
+
+.PHONY: install demo test test-fast lint bench server clean
+
+install: $(VENV)/.installed $(LAUNCHER)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+# Neo4j 5.26 and GDS 2.13 from Maven Central (cached in ~/.m2), plus the small launcher.
+$(LAUNCHER): server/pom.xml $(shell find server/src -type f)
+	mvn -B -q -f server/pom.xml package -DskipTests
+	touch $@
+
+server: $(LAUNCHER)
+
+demo: install
+	$(BIN)/ringwatch db start
+	$(BIN)/ringwatch db status
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	-$(BIN)/ringwatch db stop
+	rm -rf $(VENV) server/target

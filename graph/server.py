@@ -1,0 +1,285 @@
+"""The local Neo4j 5.26 + GDS 2.13 that `ringwatch db start|stop|status|logs|reset` runs.
+
+Neo4j is not a Debian package and Docker does not run here, so the server is the Neo4j
+DBMS embedded in a small Java launcher (`server/`), resolved with Maven from Maven
+Central together with the open GDS modules. Its state (data, logs, password, pid) lives
+in the state directory (`RINGWATCH_STATE`, default `.ringwatch/`).
+
+Settings, all from the environment: `RINGWATCH_BOLT_PORT` (7687), `RINGWATCH_HEAP` (4g),
+`RINGWATCH_PAGECACHE` (2g), `RINGWATCH_NEO4J_PASSWORD` (else generated at first start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.connection import (
+    DatabaseUnavailable,
+    local_bolt_port,
+    local_password,
+    open_driver,
+    password_file,
+    read,
+    resolve_target,
+    state_dir,
+)
+
+SERVER_DIR = Path(__file__).resolve().parent.parent / "server"
+PLUGINS = SERVER_DIR / "target" / "plugins"
+LIB = SERVER_DIR / "target" / "lib"
+LAUNCHER_JAR = PLUGINS / "ringwatch-neo4j-1.0.jar"
+START_TIMEOUT_S = float(os.environ.get("RINGWATCH_START_TIMEOUT", "180"))
+
+
+class ServerError(RuntimeError):
+    """A local-server operation failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    state: Path
+
+    @property
+    def pid(self) -> Path:
+        return self.state / "server.pid"
+
+    @property
+    def out(self) -> Path:
+        return self.state / "logs" / "neo4j.out"
+
+    @property
+    def debug_log(self) -> Path:
+        return self.state / "logs" / "debug.log"
+
+
+def paths() -> Paths:
+    return Paths(state_dir())
+
+
+def build(quiet: bool = True) -> None:
+    """Resolve Neo4j and GDS with Maven (cached in ~/.m2) and build the launcher."""
+    sources = [SERVER_DIR / "pom.xml", *sorted((SERVER_DIR / "src").rglob("*"))]
+    if LAUNCHER_JAR.exists() and all(
+        p.stat().st_mtime <= LAUNCHER_JAR.stat().st_mtime for p in sources if p.is_file()
+    ):
+        return
+    cmd = ["mvn", "-B", "-f", str(SERVER_DIR / "pom.xml"), "package", "-DskipTests"]
+    if quiet:
+        cmd.insert(2, "-q")
+    result = subprocess.run(cmd, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        tail = (result.stdout or "")[-2000:] + (result.stderr or "")[-2000:]
+        raise ServerError(f"building the Neo4j launcher with Maven failed:\n{tail}")
+
+
+def running_pid() -> int | None:
+    """The launcher's pid if it is alive, else None (and a stale pid file is removed)."""
+    p = paths().pid
+    if not p.exists():
+        return None
+    try:
+        pid = int(p.read_text().split()[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError, PermissionError):
+        p.unlink(missing_ok=True)
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"ringwatch.Launcher" not in cmdline.read_bytes():
+        p.unlink(missing_ok=True)
+        return None
+    return pid
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_password() -> str:
+    """The local password: from the environment, or generated once into an 0600 file."""
+    existing = local_password()
+    if existing:
+        return existing
+    path = password_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return f"(no {path})"
+    with path.open(errors="replace") as f:
+        return "".join(deque(f, maxlen=lines))
+
+
+def start(timeout_s: float = START_TIMEOUT_S) -> str:
+    """Start the local server and wait until Bolt and `gds.version()` answer.
+
+    Returns a one-line message. Raises ServerError (with the log's tail) on failure.
+    """
+    pid = running_pid()
+    port = local_bolt_port()
+    if pid:
+        return f"already running (pid {pid}) on bolt://127.0.0.1:{port}"
+    if port_in_use(port):
+        raise ServerError(
+            f"port {port} on 127.0.0.1 is taken by another program: stop it, "
+            "or choose another port with RINGWATCH_BOLT_PORT"
+        )
+    build()
+    p = paths()
+    (p.state / "logs").mkdir(parents=True, exist_ok=True)
+    os.chmod(p.state, 0o700)
+    password = ensure_password()
+    env = dict(os.environ)
+    env.update(
+        RINGWATCH_HOME=str(p.state),
+        RINGWATCH_BOLT_PORT=str(port),
+        RINGWATCH_PLUGINS=str(PLUGINS),
+        RINGWATCH_NEO4J_PASSWORD=password,
+        RINGWATCH_PAGECACHE=os.environ.get("RINGWATCH_PAGECACHE", "2g"),
+    )
+    heap = os.environ.get("RINGWATCH_HEAP", "4g")
+    cmd = [
+        "java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Dfile.encoding=UTF-8",
+        "-cp",
+        f"{LIB}/*:{PLUGINS}/*",
+        "ringwatch.Launcher",
+    ]
+    with p.out.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True, cwd=p.state,
+        )
+    p.pid.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout_s
+    last_error = "not started"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            p.pid.unlink(missing_ok=True)
+            raise ServerError(
+                f"Neo4j exited with code {proc.returncode} while starting; the log ends:\n"
+                + tail(p.out)
+            )
+        try:
+            driver = open_driver(resolve_target())
+            try:
+                version = read(driver, "RETURN gds.version() AS v")[0]["v"]
+            finally:
+                driver.close()
+            return f"started (pid {proc.pid}) on bolt://127.0.0.1:{port}, GDS {version}"
+        except DatabaseUnavailable as e:
+            last_error = str(e)
+        except Exception as e:  # not ready yet: procedures still loading, etc.
+            last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+        time.sleep(1.0)
+    _terminate(proc.pid, grace_s=20)
+    p.pid.unlink(missing_ok=True)
+    raise ServerError(
+        f"Neo4j did not answer within {timeout_s:.0f}s ({last_error}); the log ends:\n" + tail(p.out)
+    )
+
+
+def _terminate(pid: int, grace_s: float) -> bool:
+    """SIGTERM (clean shutdown via the launcher's hook), then SIGKILL after grace_s."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        _reap(pid)
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+    return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop(grace_s: float = 90) -> str:
+    pid = running_pid()
+    if not pid:
+        return "not running"
+    clean = _terminate(pid, grace_s)
+    paths().pid.unlink(missing_ok=True)
+    return "stopped" if clean else f"did not stop within {grace_s:.0f}s; killed"
+
+
+STATUS_QUERY = """
+CALL dbms.components() YIELD name, versions, edition
+WITH versions[0] AS neo4j, edition
+RETURN neo4j, edition, gds.version() AS gds,
+       COUNT { MATCH (n) } AS nodes, COUNT { MATCH ()-[r]->() } AS relationships
+"""
+
+
+def status() -> dict:
+    """Versions and counts of the configured database (local or NEO4J_URI)."""
+    target = resolve_target()
+    driver = open_driver(target)
+    try:
+        row = read(driver, STATUS_QUERY)[0]
+    finally:
+        driver.close()
+    row["uri"] = target.describe()
+    if target.local:
+        row["pid"] = running_pid()
+        row["state"] = str(state_dir())
+    return row
+
+
+def status_json() -> str:
+    return json.dumps(status(), indent=2)
+
+
+RESET_QUERY = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+DROP_PROJECTIONS = """
+CALL gds.graph.list() YIELD graphName
+CALL gds.graph.drop(graphName) YIELD graphName AS dropped
+RETURN count(dropped) AS dropped
+"""
+
+
+def reset() -> int:
+    """Delete every node and relationship of the configured database; returns nodes deleted."""
+    driver = open_driver()
+    try:
+        before = read(driver, "RETURN COUNT { MATCH (n) } AS n")[0]["n"]
+        with driver.session(database=driver._ringwatch_target.database) as s:
+            s.run(RESET_QUERY).consume()
+            try:
+                s.run(DROP_PROJECTIONS).consume()
+            except Exception:  # GDS absent: nothing to drop
+                pass
+        return before
+    finally:
+        driver.close()

@@ -1,0 +1,1 @@
+"""ringwatch: find fake-account rings in a Neo4j graph."""
