@@ -120,6 +120,7 @@ def open_driver(target: Target | None = None, verify: bool = True) -> neo4j.Driv
         connection_timeout=5.0,
         max_transaction_retry_time=15.0,
         user_agent="ringwatch/0.1",
+        notifications_min_severity="OFF",  # schema-less first loads warn of unknown keys
     )
     if verify:
         try:

@@ -11,7 +11,6 @@ Settings, all from the environment: `RINGWATCH_BOLT_PORT` (7687), `RINGWATCH_HEA
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -255,10 +254,6 @@ def status() -> dict:
         row["pid"] = running_pid()
         row["state"] = str(state_dir())
     return row
-
-
-def status_json() -> str:
-    return json.dumps(status(), indent=2)
 
 
 RESET_QUERY = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"

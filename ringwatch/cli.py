@@ -6,6 +6,7 @@ act on (database down, bad arguments, bad files) print one line and exit non-zer
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
     """URI, Neo4j and GDS versions, node and relationship counts."""
     info = server.status()
     if as_json:
-        print(server.status_json() if not info else __import__("json").dumps(info, indent=2))
+        print(json.dumps(info, indent=2, default=str))
         return
     table = Table(show_header=False, box=None)
     for key in ("uri", "neo4j", "edition", "gds", "nodes", "relationships", "pid", "state"):
@@ -74,6 +75,62 @@ def db_reset(yes: bool = typer.Option(False, "--yes", help="Really delete everyt
             "(this deletes every node and relationship)"
         )
     console.print(f"deleted {server.reset()} nodes")
+
+
+@app.command("ingest")
+def ingest_cmd(
+    folder: Path = typer.Argument(..., help="Delivery folder (contract files: .csv, .csv.gz, .parquet)."),
+    report: Path = typer.Option(Path("ingest-report.json"), "--report", help="JSON report to write."),
+    batch_size: int = typer.Option(10_000, "--batch-size", min=1, help="Rows per transaction."),
+) -> None:
+    """Validate and load a delivery; invalid rows go to quarantine with their reason."""
+    from graph.connection import open_driver
+    from ingest.load import IngestError, ingest
+
+    driver = open_driver()
+    try:
+        ingest(driver, folder, report, batch_size, console=err)
+    except IngestError as e:
+        raise UserError(str(e)) from e
+    finally:
+        driver.close()
+    err.print(f"report: {report}")
+
+
+@app.command("generate")
+def generate_cmd(
+    out: Path = typer.Argument(..., help="Folder to write the delivery (and truth/) into."),
+    accounts: int = typer.Option(25_000, "--accounts", min=100, help="How many accounts."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same world)."),
+    fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet."),
+) -> None:
+    """Write a synthetic world with planted farms and benign look-alikes (truth in OUT/truth/)."""
+    from ingest.generate import generate_world
+
+    if fmt not in ("csv", "csv.gz", "parquet"):
+        raise UserError(f"--format must be csv, csv.gz or parquet, not {fmt!r}")
+    counts = generate_world(out, accounts=accounts, seed=seed, fmt=fmt, progress=True)
+    table = Table(title=f"world: {accounts:,} accounts, seed {seed} -> {out}")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}" if isinstance(n, int) else str(n))
+    err.print(table)
+
+
+@app.command("hash-prompts")
+def hash_prompts_cmd(
+    log: Path = typer.Argument(..., help="Raw request log: CSV or JSONL with account_id, ts, ip, prompt."),
+    out: Path = typer.Option(..., "--out", help="Folder for ip_sightings and prompt_templates files."),
+    fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet."),
+) -> None:
+    """Turn a raw request log into contract files; raw prompts are written nowhere."""
+    from ingest.prompts import hash_prompt_log
+
+    if not log.exists():
+        raise UserError(f"{log} does not exist")
+    counts = hash_prompt_log(log, out, fmt=fmt)
+    err.print(", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in counts.items()))
 
 
 def main() -> None:
@@ -112,4 +169,3 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["app", "main", "Path"]

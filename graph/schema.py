@@ -1,0 +1,81 @@
+"""The graph model: the one place for labels, keys, constraints and indexes.
+
+Raw facts (from the data contract, loaded by `ingest`):
+
+    (:Account {id, created_at, country, email_domain, plan})
+    (:PaymentMethod {fingerprint, method_type, bin, issuer_country})
+    (:IP {address, asn, as_org, ip_type, proxy_provider})
+    (:Proxy {name})                      a proxy or VPN service (ip_intel.proxy_provider)
+    (:ASN {number, org})
+    (:PromptTemplate {hash, capability})
+
+    (:Account)-[:PAID_WITH {method_type, first_seen}]->(:PaymentMethod)
+    (:Account)-[:USED_IP {requests, first_seen, last_seen}]->(:IP)
+    (:Account)-[:USED_TEMPLATE {requests, first_seen, last_seen, capability}]->(:PromptTemplate)
+    (:IP)-[:EXIT_OF]->(:Proxy)
+    (:IP)-[:IN_ASN]->(:ASN)
+
+Bookkeeping of loads: (:IngestFile {sha256, name, kind, rows, status}) and
+(:IngestBatch {key}) — the batches of a file already committed (see ingest.load).
+
+Derived by detection (graph.detect):
+
+    (:Ring {id, score, status, size, reason, features..., first_detected, last_run})
+    (:Account)-[:MEMBER_OF {evidence, is_new, joined_run, score}]->(:Ring)
+    (:Decision {id, at, analyst, status, previous_status, reason, members})-[:ON]->(:Ring)
+"""
+
+from __future__ import annotations
+
+import neo4j
+
+# label -> key property; each gets a uniqueness constraint (which also indexes it)
+KEYS: dict[str, str] = {
+    "Account": "id",
+    "PaymentMethod": "fingerprint",
+    "IP": "address",
+    "Proxy": "name",
+    "ASN": "number",
+    "PromptTemplate": "hash",
+    "IngestFile": "sha256",
+    "IngestBatch": "key",
+    "Ring": "id",
+    "Decision": "id",
+    "DetectionRun": "id",
+}
+
+# (label, property) range indexes for the lookups the app and the query library make
+INDEXES: list[tuple[str, str]] = [
+    ("Account", "created_at"),
+    ("Ring", "status"),
+    ("Ring", "score"),
+    ("IP", "ip_type"),
+    ("PaymentMethod", "bin"),
+]
+
+RING_STATUSES = ("suspected", "confirmed", "blocked", "dismissed")
+DECIDED_STATUSES = ("confirmed", "blocked", "dismissed")
+
+
+def constraint_statements() -> list[str]:
+    # Labels and property names are fixed identifiers from this module, never user input.
+    out = [
+        f"CREATE CONSTRAINT {label.lower()}_{key}_unique IF NOT EXISTS "
+        f"FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
+        for label, key in KEYS.items()
+    ]
+    out += [
+        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for label, prop in INDEXES
+    ]
+    return out
+
+
+def ensure_schema(driver: neo4j.Driver) -> None:
+    """Create every constraint and index if missing (idempotent), then wait for them."""
+    from graph.connection import session
+
+    with session(driver, write=True) as s:
+        for statement in constraint_statements():
+            s.run(statement).consume()
+        s.run("CALL db.awaitIndexes(300)").consume()

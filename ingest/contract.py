@@ -1,0 +1,202 @@
+"""The data contract (../shared/DATA_CONTRACT.md) as code: files, columns, row rules.
+
+`validate(kind, frame, known_accounts)` splits a chunk of rows (all columns read as text)
+into the rows to load, cleaned and canonical, and the rows to quarantine with a reason.
+It is vectorised with pandas: a chunk of 50,000 rows takes a few tens of milliseconds,
+except IP canonicalisation, which goes through `ipaddress` once per distinct address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    kind: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+# Load order: nodes that relationships need come first.
+FILES: dict[str, FileSpec] = {
+    "accounts": FileSpec("accounts", ("account_id", "created_at"), ("country", "email_domain", "plan")),
+    "ip_intel": FileSpec("ip_intel", ("ip",), ("asn", "as_org", "ip_type", "proxy_provider")),
+    "payment_methods": FileSpec(
+        "payment_methods",
+        ("account_id", "payment_fingerprint"),
+        ("method_type", "bin", "issuer_country", "first_seen"),
+    ),
+    "ip_sightings": FileSpec("ip_sightings", ("account_id", "ip", "first_seen", "last_seen", "requests"), ()),
+    "prompt_templates": FileSpec(
+        "prompt_templates",
+        ("account_id", "template_hash", "requests", "first_seen", "last_seen"),
+        ("capability",),
+    ),
+}
+
+EXTENSIONS = (".csv", ".csv.gz", ".parquet")
+
+# Quarantine reasons (stable strings: reports count by them)
+MISSING = "missing {column}"
+MALFORMED = "malformed {column}"
+DUPLICATE_ACCOUNT = "duplicate account_id in file"
+UNKNOWN_ACCOUNT = "unknown account"
+BAD_ADDRESS = "bad ip address"
+NON_POSITIVE = "requests not a positive integer"
+INVERTED = "first_seen after last_seen"
+
+
+def kind_of(filename: str) -> str | None:
+    """The contract file kind of `filename` (e.g. 'accounts.csv.gz' -> 'accounts'), or None."""
+    for ext in EXTENSIONS:
+        if filename.endswith(ext):
+            stem = filename[: -len(ext)]
+            return stem if stem in FILES else None
+    return None
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    return s.isna() | (s.astype(str).str.strip() == "")
+
+
+def _clean_optional(s: pd.Series) -> pd.Series:
+    """Trimmed text, or None where empty (so the loader keeps the previous value)."""
+    s = s.astype("string").str.strip()
+    return s.where(s != "", None).astype(object).where(s.notna(), None)
+
+
+def iso_utc(s: pd.Series) -> pd.Series:
+    """ISO-8601 text -> 'YYYY-MM-DDTHH:MM:SS.ffffffZ' in UTC, NaN where unparsable.
+
+    A time with no zone is UTC (the contract). Offsets are converted.
+    """
+    text = s.astype("string").str.strip()
+    # A plain date or a space separator is not the contract's ISO-8601 form.
+    shaped = text.str.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
+    parsed = pd.to_datetime(text.where(shaped.fillna(False)), utc=True, format="ISO8601", errors="coerce")
+    out = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return out.where(parsed.notna())
+
+
+@lru_cache(maxsize=1_000_000)
+def canonical_ip(text: str) -> str | None:
+    """The canonical text form of an IPv4/IPv6 address, or None if it is not one."""
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return ip.compressed
+
+
+@dataclass
+class Checked:
+    valid: pd.DataFrame  # cleaned rows to load (canonical values, None for empty optionals)
+    invalid: pd.DataFrame  # original rows, unchanged, plus a `_reason` column
+
+
+def validate(
+    kind: str, raw: pd.DataFrame, known_accounts: Callable[[list[str]], set[str]] | None = None
+) -> Checked:
+    """Split `raw` (text columns as read) into loadable rows and quarantined rows.
+
+    `known_accounts(ids)` returns which of `ids` the graph (or this delivery) knows; it is
+    called once per chunk for the files whose rows must name a known account.
+    The first broken rule is the row's reason.
+    """
+    spec = FILES[kind]
+    reason = pd.Series(None, index=raw.index, dtype=object)
+
+    def flag(mask: pd.Series, why: str) -> None:
+        mask = mask.fillna(True) if mask.dtype == object else mask
+        reason.loc[mask & reason.isna()] = why
+
+    out = pd.DataFrame(index=raw.index)
+    for col in spec.columns:
+        if col not in raw.columns:
+            if col in spec.required:
+                flag(pd.Series(True, index=raw.index), MISSING.format(column=col))
+            out[col] = None
+            continue
+        if col in spec.required:
+            flag(_blank(raw[col]), MISSING.format(column=col))
+        out[col] = raw[col]
+
+    if "account_id" in spec.required:
+        ids = out["account_id"].astype("string").str.strip()
+        ok = ids.str.len().between(1, 128) & ids.map(lambda v: isinstance(v, str) and v.isprintable())
+        flag(~ok.fillna(False), MALFORMED.format(column="account_id"))
+        out["account_id"] = ids
+    if kind == "accounts":
+        dup = out["account_id"].duplicated(keep="first") & reason.isna()
+        flag(dup, DUPLICATE_ACCOUNT)
+        out["created_at"] = iso_utc(raw["created_at"]) if "created_at" in raw else None
+        flag(out["created_at"].isna(), MALFORMED.format(column="created_at"))
+        for col in ("country", "email_domain", "plan"):
+            out[col] = _clean_optional(out[col])
+        out["email_domain"] = out["email_domain"].map(lambda v: v.lower() if isinstance(v, str) else v)
+    if "ip" in spec.required:
+        texts = out["ip"].astype("string").fillna("")
+        out["ip"] = texts.map(lambda t: canonical_ip(t) if t else None)
+        flag(out["ip"].isna(), BAD_ADDRESS)
+    if kind == "ip_intel":
+        asn = out["asn"].astype("string").str.strip().str.upper().str.removeprefix("AS")
+        asn_num = pd.to_numeric(asn, errors="coerce")
+        flag(asn.notna() & (asn != "") & (asn_num.isna() | (asn_num < 0)), MALFORMED.format(column="asn"))
+        out["asn"] = asn_num.astype(object).where(asn_num.notna(), None).map(
+            lambda v: int(v) if v is not None else None
+        )
+        for col in ("as_org", "ip_type", "proxy_provider"):
+            out[col] = _clean_optional(out[col])
+        out["ip_type"] = out["ip_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
+    if kind == "payment_methods":
+        out["payment_fingerprint"] = out["payment_fingerprint"].astype("string").str.strip()
+        for col in ("method_type", "bin", "issuer_country"):
+            out[col] = _clean_optional(out[col])
+        out["method_type"] = out["method_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
+        if "first_seen" in raw.columns:
+            first = iso_utc(raw["first_seen"])
+            flag(~_blank(raw["first_seen"]) & first.isna(), MALFORMED.format(column="first_seen"))
+            out["first_seen"] = first.astype(object).where(first.notna(), None)
+    if kind == "prompt_templates":
+        h = out["template_hash"].astype("string").str.strip().str.lower()
+        flag(~h.str.fullmatch(r"[0-9a-f]{16,64}").fillna(False), MALFORMED.format(column="template_hash"))
+        out["template_hash"] = h
+        out["capability"] = _clean_optional(out["capability"])
+        out["capability"] = out["capability"].map(lambda v: v.lower() if isinstance(v, str) else v)
+    if "requests" in spec.required:
+        text = out["requests"].astype("string").str.strip()
+        num = pd.to_numeric(text.where(text.str.fullmatch(r"[+-]?\d+").fillna(False)), errors="coerce")
+        flag(num.isna() | (num < 1), NON_POSITIVE)
+        out["requests"] = num
+    if "last_seen" in spec.required:
+        first, last = iso_utc(raw["first_seen"]), iso_utc(raw["last_seen"])
+        flag(first.isna(), MALFORMED.format(column="first_seen"))
+        flag(last.isna(), MALFORMED.format(column="last_seen"))
+        flag(first.notna() & last.notna() & (first > last), INVERTED)
+        out["first_seen"], out["last_seen"] = first, last
+
+    if known_accounts is not None and "account_id" in spec.required:
+        pending = reason.isna()
+        ids = out.loc[pending, "account_id"].dropna().unique().tolist()
+        known = known_accounts(ids) if ids else set()
+        flag(pending & ~out["account_id"].isin(known), UNKNOWN_ACCOUNT)
+
+    bad = reason.notna()
+    invalid = raw.loc[bad].copy()
+    invalid["_reason"] = reason[bad]
+    valid = out.loc[~bad]
+    if "requests" in valid:
+        valid = valid.assign(requests=valid["requests"].astype("int64"))
+    return Checked(valid=valid, invalid=invalid)

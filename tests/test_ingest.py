@@ -1,0 +1,195 @@
+"""Ingest against the real database: counts, idempotence, crash safety, quarantine, formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import ROOT, run_cli
+from delivery import graph_digest, small_delivery, write_delivery
+
+from graph.connection import read
+from ingest.load import ingest
+
+
+def load(driver, folder, tmp_path, name="report.json", batch_size=10_000):
+    return ingest(driver, folder, tmp_path / name, batch_size=batch_size)
+
+
+def test_counts_equal_the_valid_rows(empty_db, tmp_path):
+    frames = small_delivery(200)
+    report = load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
+    d = graph_digest(empty_db)
+    assert d["accounts"] == 200
+    assert d["paid_with"] == len(frames["payment_methods"])
+    assert d["payment_methods"] == frames["payment_methods"]["payment_fingerprint"].nunique()
+    assert d["used_ip"] == len(frames["ip_sightings"])
+    assert d["used_template"] == len(frames["prompt_templates"])
+    assert d["templates"] == frames["prompt_templates"]["template_hash"].nunique()
+    assert d["ips"] == len(frames["ip_intel"])
+    assert d["proxies"] == 1 and d["exit_of"] == (frames["ip_intel"]["proxy_provider"] != "").sum()
+    assert d["asns"] == 7 and d["in_asn"] == len(frames["ip_intel"])
+    assert d["ip_requests"] == frames["ip_sightings"]["requests"].astype(int).sum()
+    for r in report["files"].values():
+        assert r["quarantined"] == 0 and r["read"] == r["loaded"]
+
+
+def test_second_load_changes_nothing(empty_db, tmp_path):
+    folder = write_delivery(small_delivery(150), tmp_path / "d")
+    load(empty_db, folder, tmp_path)
+    first = graph_digest(empty_db)
+    report = load(empty_db, folder, tmp_path, "again.json")
+    assert graph_digest(empty_db) == first
+    assert {r["status"] for r in report["files"].values()} == {"already loaded"}
+
+
+def test_new_file_adds_counts_and_widens_times(empty_db, tmp_path):
+    frames = small_delivery(50)
+    load(empty_db, write_delivery(frames, tmp_path / "d1"), tmp_path)
+    later = frames["prompt_templates"].copy()
+    later["first_seen"], later["last_seen"] = "2025-12-01T00:00:00Z", "2026-03-01T00:00:00Z"
+    write_delivery({"prompt_templates": later}, tmp_path / "d2")
+    load(empty_db, tmp_path / "d2", tmp_path, "r2.json")
+    row = read(empty_db, """
+        MATCH ()-[e:USED_TEMPLATE]->() RETURN sum(e.requests) AS total,
+               toString(min(e.first_seen)) AS first, toString(max(e.last_seen)) AS last""")[0]
+    assert row["total"] == 2 * frames["prompt_templates"]["requests"].astype(int).sum()
+    assert row["first"].startswith("2025-12-01") and row["last"].startswith("2026-03-01")
+
+
+def test_killed_load_resumes_to_the_same_graph(empty_db, tmp_path):
+    folder = write_delivery(small_delivery(3000, seed=11), tmp_path / "big")
+    load(empty_db, folder, tmp_path, "clean.json", batch_size=300)
+    clean = graph_digest(empty_db)
+    from graph import server
+
+    server.reset()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringwatch.cli", "ingest", str(folder), "--report", str(tmp_path / "k.json"),
+         "--batch-size", "300"],
+        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    # kill once the relationship files are partly in: some batches of ip_sightings committed
+    while time.monotonic() < deadline:
+        n = read(empty_db, "MATCH ()-[e:USED_IP]->() RETURN count(e) AS n")[0]["n"]
+        if n > 1000:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = graph_digest(empty_db)
+    assert partial != clean, "the load finished before it could be killed"
+    result = run_cli("ingest", str(folder), "--report", str(tmp_path / "resume.json"), "--batch-size", "300")
+    assert result.returncode == 0, result.stderr
+    assert graph_digest(empty_db) == clean
+    statuses = {r["status"] for r in json.loads((tmp_path / "resume.json").read_text())["files"].values()}
+    assert "resumed" in statuses
+
+
+BAD_ROWS = {
+    "accounts": [
+        ({"account_id": "", "created_at": "2026-01-01T00:00:00Z"}, "missing account_id"),
+        ({"account_id": "acct_x1", "created_at": "yesterday"}, "malformed created_at"),
+        ({"account_id": "x" * 129, "created_at": "2026-01-01T00:00:00Z"}, "malformed account_id"),
+        ({"account_id": "acct_7_000000", "created_at": "2026-01-02T00:00:00Z"}, "duplicate account_id in file"),
+    ],
+    "ip_sightings": [
+        ({"account_id": "ghost", "ip": "198.51.100.1", "first_seen": "2026-01-01T00:00:00Z",
+          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "unknown account"),
+        ({"account_id": "acct_7_000001", "ip": "300.1.1.1", "first_seen": "2026-01-01T00:00:00Z",
+          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "bad ip address"),
+        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "2026-01-01T00:00:00Z",
+          "last_seen": "2026-01-02T00:00:00Z", "requests": "0"}, "requests not a positive integer"),
+        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "2026-01-01T00:00:00Z",
+          "last_seen": "2026-01-02T00:00:00Z", "requests": "-4"}, "requests not a positive integer"),
+        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "2026-01-05T00:00:00Z",
+          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "first_seen after last_seen"),
+        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "",
+          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "missing first_seen"),
+    ],
+    "prompt_templates": [
+        ({"account_id": "acct_7_000002", "template_hash": "not-hex!", "requests": "1",
+          "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"}, "malformed template_hash"),
+        ({"account_id": "acct_7_000002", "template_hash": "abc", "requests": "1",
+          "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"}, "malformed template_hash"),
+        ({"account_id": "acct_7_000002", "template_hash": "a" * 32, "requests": "1.5",
+          "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"},
+         "requests not a positive integer"),
+    ],
+    "payment_methods": [
+        ({"account_id": "acct_7_000003", "payment_fingerprint": ""}, "missing payment_fingerprint"),
+        ({"account_id": "nobody", "payment_fingerprint": "fpX"}, "unknown account"),
+    ],
+    "ip_intel": [({"ip": "not an ip", "asn": "1"}, "bad ip address")],
+}
+
+
+def test_every_kind_of_bad_row_is_quarantined_and_the_rest_loads(empty_db, tmp_path):
+    frames = small_delivery(100)
+    good = {k: len(v) for k, v in frames.items()}
+    for kind, rows in BAD_ROWS.items():
+        frames[kind] = pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
+    frames["accounts"]["referrer"] = "extra column"
+    report = load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
+    for kind, rows in BAD_ROWS.items():
+        r = report["files"][f"{kind}.csv"]
+        assert r["loaded"] == good[kind], kind
+        assert r["quarantined"] == len(rows), kind
+        expected = pd.Series([why for _, why in rows]).value_counts().to_dict()
+        assert r["reasons"] == expected, kind
+    assert report["files"]["accounts.csv"]["extra_columns"] == ["referrer"]
+    quarantined = pd.read_csv(tmp_path / "report-quarantine" / "ip_sightings.csv", dtype=str, keep_default_na=False)
+    assert set(quarantined["_reason"]) == {why for _, why in BAD_ROWS["ip_sightings"]}
+    assert "300.1.1.1" in set(quarantined["ip"])  # written whole and unchanged
+    assert graph_digest(empty_db)["accounts"] == 100
+
+
+HOSTILE = [
+    "x'}) DETACH DELETE n //",
+    '"; MATCH (n) DETACH DELETE n; //',
+    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    "+cmd|' /C calc'!A0",
+    "\u202eevil\u202c right-to-left",
+    "名前 ✓ emoji 🧪 zero\u200bwidth",
+    "L" * 10_000,
+]
+
+
+def test_hostile_text_is_stored_verbatim_never_executed(empty_db, tmp_path):
+    frames = small_delivery(20)
+    hostile = pd.DataFrame({
+        "account_id": [f"evil_{i}" for i in range(len(HOSTILE))],
+        "created_at": "2026-01-01T00:00:00Z",
+        "email_domain": [h.lower() for h in HOSTILE],
+        "plan": HOSTILE,
+    })
+    frames["accounts"] = pd.concat([frames["accounts"], hostile], ignore_index=True)
+    load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
+    stored = read(empty_db, "MATCH (a:Account) WHERE a.id STARTS WITH 'evil_' RETURN a.id AS id, a.plan AS plan")
+    assert {r["id"]: r["plan"] for r in stored} == {f"evil_{i}": h.strip() for i, h in enumerate(HOSTILE)}
+    assert graph_digest(empty_db)["accounts"] == 20 + len(HOSTILE)  # nothing deleted
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet"])
+def test_formats_give_the_same_graph(empty_db, tmp_path, fmt):
+    frames = small_delivery(120, seed=3)
+    load(empty_db, write_delivery(frames, tmp_path / "csv"), tmp_path)
+    expected = graph_digest(empty_db)
+    from graph import server
+
+    server.reset()
+    load(empty_db, write_delivery(frames, tmp_path / fmt, fmt=fmt), tmp_path, "other.json")
+    assert graph_digest(empty_db) == expected
+
+
+def test_missing_folder_is_one_line(neo4j_server, tmp_path):
+    result = run_cli("ingest", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "is not a folder" in result.stderr and "Traceback" not in result.stderr
