@@ -42,6 +42,7 @@ KEYS: dict[str, str] = {
     "Ring": "id",
     "Decision": "id",
     "DetectionRun": "id",
+    "Counter": "name",
 }
 
 # (label, property) range indexes for the lookups the app and the query library make

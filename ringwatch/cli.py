@@ -18,7 +18,7 @@ from rich.table import Table
 from graph import server
 from graph.connection import DatabaseUnavailable, resolve_target, unavailable_message
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 db_app = typer.Typer(no_args_is_help=True, help="Run the local Neo4j + GDS, or inspect the configured one.")
 app.add_typer(db_app, name="db")
 
@@ -131,6 +131,97 @@ def hash_prompts_cmd(
         raise UserError(f"{log} does not exist")
     counts = hash_prompt_log(log, out, fmt=fmt)
     err.print(", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in counts.items()))
+
+
+@app.command("detect")
+def detect_cmd(
+    backend: str = typer.Option("auto", "--backend", help="gds, networkx or auto (GDS when present)."),
+    threshold: float = typer.Option(None, "--threshold", help="Ring score from which a ring is suspected."),
+    top: int = typer.Option(10, "--top", help="How many top rings to print."),
+) -> None:
+    """Find rings: community detection over shared entities, scored and explained, persisted."""
+    from graph.connection import open_driver
+    from graph.detect import detect
+    from graph.scoring import DEFAULT_THRESHOLD
+
+    if backend not in ("gds", "networkx", "auto"):
+        raise UserError(f"--backend must be gds, networkx or auto, not {backend!r}")
+    driver = open_driver()
+    try:
+        result = detect(driver, backend=backend, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                        log=lambda line: err.print(line, highlight=False))
+    finally:
+        driver.close()
+    console.print(rings_table(result.flagged_rings.head(top), f"top rings (run {result.run_id})"))
+
+
+def rings_table(rings, title: str) -> Table:
+    table = Table(title=title, show_lines=True)
+    for col, just in (("ring", "left"), ("score", "right"), ("size", "right"), ("status", "left"),
+                      ("reason", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for _, r in rings.iterrows():
+        table.add_row(str(r.get("id", r["community"])), f"{r['score']:.2f}", str(int(r["size"])),
+                      str(r.get("status", "")), r["reason"])
+    return table
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    truth_dir: Path = typer.Argument(..., help="The truth/ folder of a generated world."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also score the two baselines."),
+) -> None:
+    """Precision, recall, F1, ring recovery and benign false positives of the flagged rings."""
+    from graph.connection import open_driver
+    from graph.evaluate import (
+        baseline_p2p_rules,
+        baseline_wcc_cards_ips,
+        flagged_accounts,
+        quality,
+        read_truth,
+    )
+    from graph.evidence import read_evidence
+
+    try:
+        truth = read_truth(truth_dir)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from e
+    driver = open_driver()
+    try:
+        results = {"ringwatch": quality(truth, flagged_accounts(driver))}
+        if baselines:
+            ev = read_evidence(driver)
+            results["p2p_rules"] = quality(truth, baseline_p2p_rules(ev))
+            results["wcc_cards_ips"] = quality(truth, baseline_wcc_cards_ips(ev))
+    finally:
+        driver.close()
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return
+    table = Table(title=f"detection quality vs {truth_dir}")
+    for col in ("method", "flagged", "precision", "recall", "F1", "worst benign category"):
+        table.add_column(col, justify="left" if col in ("method", "worst benign category") else "right")
+    for name, q in results.items():
+        worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"], default=("-", {"rate": 0}))
+        table.add_row(name, f"{q['flagged']:,}", f"{q['precision']:.3f}", f"{q['recall']:.3f}", f"{q['f1']:.3f}",
+                      f"{worst[0]} {100 * worst[1]['rate']:.2f}%")
+    console.print(table)
+    q = results["ringwatch"]
+    cats = Table(title="ringwatch: benign accounts flagged, by category")
+    for col in ("category", "accounts", "flagged", "rate"):
+        cats.add_column(col, justify="left" if col == "category" else "right")
+    for cat, v in q["benign_flagged"].items():
+        cats.add_row(cat, f"{v['accounts']:,}", f"{v['flagged']:,}", f"{100 * v['rate']:.2f}%")
+    console.print(cats)
+    styles = Table(title="ringwatch: recall by farm style")
+    styles.add_column("style")
+    styles.add_column("accounts", justify="right")
+    styles.add_column("recall", justify="right")
+    for style, v in q["recall_by_style"].items():
+        styles.add_row(style, f"{v['accounts']:,}", f"{v['recall']:.3f}")
+    console.print(styles)
+    console.print(f"ring recovery: mean best Jaccard {q['mean_best_jaccard']}")
 
 
 def main() -> None:
