@@ -74,3 +74,44 @@ def run_cli(
         capture_output=True, text=True, env={**os.environ, **(env or {})}, input=input, cwd=ROOT,
         timeout=1800,
     )
+
+
+WORLD_ACCOUNTS = int(os.environ.get("RINGWATCH_TEST_WORLD", "4000"))
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A generated world (delivery + truth/) of WORLD_ACCOUNTS accounts, made once per session."""
+    from ingest.generate import generate_world
+
+    out = tmp_path_factory.mktemp("world")
+    generate_world(out, accounts=WORLD_ACCOUNTS, seed=5)
+    return out
+
+
+def load_world(folder: Path, tmp: Path, detect_threshold: float | None = None, backend: str = "auto"):
+    """Empty the test database, ingest `folder`, run detection; returns the DetectionResult."""
+    from graph import server
+    from graph.connection import open_driver
+    from graph.detect import detect
+    from graph.scoring import DEFAULT_THRESHOLD
+    from ingest.load import ingest
+
+    server.reset()
+    d = open_driver()
+    try:
+        ingest(d, folder, tmp / "ingest-report.json")
+        threshold = DEFAULT_THRESHOLD if detect_threshold is None else detect_threshold
+        return detect(d, backend=backend, threshold=threshold, log=lambda _: None)
+    finally:
+        d.close()
+
+
+@pytest.fixture(scope="module")
+def world(neo4j_server, small_world, tmp_path_factory):
+    """The small world loaded and detected, once per test module that asks for it.
+
+    Modules using it may change rings (decisions); the next module reloads from scratch.
+    """
+    result = load_world(small_world, tmp_path_factory.mktemp("world-load"))
+    return {"folder": small_world, "truth": small_world / "truth", "detection": result}
