@@ -43,6 +43,7 @@ KEYS: dict[str, str] = {
     "Decision": "id",
     "DetectionRun": "id",
     "Counter": "name",
+    "PartnerIndicator": "key",  # source + "|" + STIX indicator id (graph.indicators)
 }
 
 # (label, property) range indexes for the lookups the app and the query library make

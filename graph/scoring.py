@@ -53,6 +53,7 @@ DEFAULT_PARAMS: dict = {
     # candidates and members
     "min_size": 3,
     "bound_share": 0.5,
+    "min_shared": 2,  # bound entities two members must share to stay in one ring (communities.refine)
     "burst_hours": 72,
     # behaviour weights (sum to 1)
     "weights": {
@@ -87,6 +88,19 @@ def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFr
     f["degree"] = f["entity"].map(degree)
     f["bound"] = (f["inside"] >= 2) & (f["inside"] >= share * f["degree"])
     return f
+
+
+def bound_links(ev: Evidence, community: pd.Series, share: float) -> pd.DataFrame:
+    """(account, entity, community) for every link to an entity bound to the account's community."""
+    parts = []
+    for kind, frame in (("tpl", ev.templates), ("pay", ev.payments), ("ip", ev.ips)):
+        if frame.empty:
+            continue
+        b = _bound(frame[["account", "entity"]], community, share)
+        b = b.loc[b["bound"], ["account", "entity", "community"]]
+        b["entity"] = kind + ":" + b["entity"].astype(str)
+        parts.append(b)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account", "entity", "community"])
 
 
 def score_communities(

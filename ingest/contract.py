@@ -75,17 +75,20 @@ def _clean_optional(s: pd.Series) -> pd.Series:
     return s.where(s != "", None).astype(object).where(s.notna(), None)
 
 
-def iso_utc(s: pd.Series) -> pd.Series:
-    """ISO-8601 text -> 'YYYY-MM-DDTHH:MM:SS.ffffffZ' in UTC, NaN where unparsable.
+def epoch_ms(s: pd.Series) -> pd.Series:
+    """ISO-8601 text -> milliseconds since the epoch (UTC) as float, NaN where unparsable.
 
-    A time with no zone is UTC (the contract). Offsets are converted.
+    A time with no zone is UTC (the contract); offsets are converted. Numbers travel to
+    Neo4j much faster than text and become datetimes there with datetime({epochMillis}).
     """
     text = s.astype("string").str.strip()
     # A plain date or a space separator is not the contract's ISO-8601 form.
     shaped = text.str.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
-    parsed = pd.to_datetime(text.where(shaped.fillna(False)), utc=True, format="ISO8601", errors="coerce")
-    out = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return out.where(parsed.notna())
+    # No zone means UTC; say so explicitly, or pandas lends a neighbour's offset to it.
+    zoned = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).fillna(False)
+    text = text.where(zoned, text + "Z").where(shaped.fillna(False))
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
 
 
 @lru_cache(maxsize=1_000_000)
@@ -141,7 +144,7 @@ def validate(
     if kind == "accounts":
         dup = out["account_id"].duplicated(keep="first") & reason.isna()
         flag(dup, DUPLICATE_ACCOUNT)
-        out["created_at"] = iso_utc(raw["created_at"]) if "created_at" in raw else None
+        out["created_at"] = epoch_ms(raw["created_at"]) if "created_at" in raw else None
         flag(out["created_at"].isna(), MALFORMED.format(column="created_at"))
         for col in ("country", "email_domain", "plan"):
             out[col] = _clean_optional(out[col])
@@ -166,7 +169,7 @@ def validate(
             out[col] = _clean_optional(out[col])
         out["method_type"] = out["method_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
         if "first_seen" in raw.columns:
-            first = iso_utc(raw["first_seen"])
+            first = epoch_ms(raw["first_seen"])
             flag(~_blank(raw["first_seen"]) & first.isna(), MALFORMED.format(column="first_seen"))
             out["first_seen"] = first.astype(object).where(first.notna(), None)
     if kind == "prompt_templates":
@@ -181,7 +184,7 @@ def validate(
         flag(num.isna() | (num < 1), NON_POSITIVE)
         out["requests"] = num
     if "last_seen" in spec.required:
-        first, last = iso_utc(raw["first_seen"]), iso_utc(raw["last_seen"])
+        first, last = epoch_ms(raw["first_seen"]), epoch_ms(raw["last_seen"])
         flag(first.isna(), MALFORMED.format(column="first_seen"))
         flag(last.isna(), MALFORMED.format(column="last_seen"))
         flag(first.notna() & last.notna() & (first > last), INVERTED)
@@ -197,6 +200,9 @@ def validate(
     invalid = raw.loc[bad].copy()
     invalid["_reason"] = reason[bad]
     valid = out.loc[~bad]
-    if "requests" in valid:
-        valid = valid.assign(requests=valid["requests"].astype("int64"))
+    for col in ("requests", "created_at", "last_seen") + (("first_seen",) if "last_seen" in spec.required else ()):
+        if col in valid:
+            valid = valid.assign(**{col: valid[col].astype("int64")})
+    if kind == "payment_methods":
+        valid = valid.assign(first_seen=valid["first_seen"].map(lambda v: None if v is None or v != v else int(v)))
     return Checked(valid=valid, invalid=invalid)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -40,7 +42,7 @@ from rich.table import Table
 
 from graph.connection import read, session, write
 from graph.schema import ensure_schema
-from ingest.contract import FILES, FileSpec, kind_of, validate
+from ingest.contract import FILES, Checked, FileSpec, kind_of, validate
 
 DEFAULT_BATCH_SIZE = 10_000
 
@@ -49,7 +51,7 @@ WRITE: dict[str, str] = {
     "accounts": """
         UNWIND $rows AS r
         MERGE (a:Account {id: r.account_id})
-        SET a.created_at = datetime(r.created_at),
+        SET a.created_at = datetime({epochMillis: r.created_at}),
             a.country = coalesce(r.country, a.country),
             a.email_domain = coalesce(r.email_domain, a.email_domain),
             a.plan = coalesce(r.plan, a.plan)
@@ -77,7 +79,7 @@ WRITE: dict[str, str] = {
             p.bin = coalesce(r.bin, p.bin),
             p.issuer_country = coalesce(r.issuer_country, p.issuer_country)
         MERGE (a)-[e:PAID_WITH]->(p)
-        WITH e, r, CASE WHEN r.first_seen IS NULL THEN null ELSE datetime(r.first_seen) END AS seen
+        WITH e, r, CASE WHEN r.first_seen IS NULL THEN null ELSE datetime({epochMillis: r.first_seen}) END AS seen
         SET e.method_type = coalesce(r.method_type, e.method_type),
             e.first_seen = CASE WHEN e.first_seen IS NULL OR seen < e.first_seen
                                 THEN coalesce(seen, e.first_seen) ELSE e.first_seen END
@@ -87,7 +89,7 @@ WRITE: dict[str, str] = {
         MATCH (a:Account {id: r.account_id})
         MERGE (i:IP {address: r.ip})
         MERGE (a)-[e:USED_IP]->(i)
-        WITH e, r, datetime(r.first_seen) AS first, datetime(r.last_seen) AS last
+        WITH e, r, datetime({epochMillis: r.first_seen}) AS first, datetime({epochMillis: r.last_seen}) AS last
         SET e.requests = coalesce(e.requests, 0) + r.requests,
             e.first_seen = CASE WHEN e.first_seen IS NULL OR first < e.first_seen
                                 THEN first ELSE e.first_seen END,
@@ -98,11 +100,12 @@ WRITE: dict[str, str] = {
         UNWIND $rows AS r
         MATCH (a:Account {id: r.account_id})
         MERGE (t:PromptTemplate {hash: r.template_hash})
-        SET t.capability = coalesce(r.capability, t.capability)
         MERGE (a)-[e:USED_TEMPLATE]->(t)
-        WITH e, r, datetime(r.first_seen) AS first, datetime(r.last_seen) AS last
+        // newest non-empty capability wins; FOREACH writes without reading (no Eager)
+        FOREACH (_ IN CASE WHEN r.capability IS NULL THEN [] ELSE [1] END |
+            SET t.capability = r.capability, e.capability = r.capability)
+        WITH e, r, datetime({epochMillis: r.first_seen}) AS first, datetime({epochMillis: r.last_seen}) AS last
         SET e.requests = coalesce(e.requests, 0) + r.requests,
-            e.capability = coalesce(r.capability, e.capability),
             e.first_seen = CASE WHEN e.first_seen IS NULL OR first < e.first_seen
                                 THEN first ELSE e.first_seen END,
             e.last_seen = CASE WHEN e.last_seen IS NULL OR last > e.last_seen
@@ -233,10 +236,15 @@ def load_file(
     task = progress.add_task(path.name, total=approx_rows or None) if progress else None
     quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
     wrote_header = False
-    for index, raw in enumerate(read_chunks(path, batch_size)):
+    def checked_chunks() -> Iterator[tuple[pd.DataFrame, Checked, list[dict]]]:
+        for raw in read_chunks(path, batch_size):
+            checked = validate(kind, raw, known_accounts if kind != "accounts" else None)
+            yield raw, checked, _records(checked.valid[list(spec.columns)])
+
+    # Reading and validating chunk i+1 overlaps with writing chunk i (2 threads, 2 cores).
+    for index, (raw, checked, rows) in enumerate(prefetch(checked_chunks())):
         if index == 0:
             report.extra_columns = [c for c in raw.columns if c not in spec.columns]
-        checked = validate(kind, raw, known_accounts if kind != "accounts" else None)
         report.read += len(raw)
         report.quarantined += len(checked.invalid)
         report.reasons.update(checked.invalid["_reason"].tolist())
@@ -247,7 +255,6 @@ def load_file(
             wrote_header = True
         key = f"{sha}:{index}"
         if key not in done:
-            rows = _records(checked.valid[list(spec.columns)])
             with session(driver, write=True) as s:
                 s.execute_write(_write_batch, WRITE[kind], rows, key)
         report.loaded += len(checked.valid)
@@ -258,6 +265,26 @@ def load_file(
         quarantined=report.quarantined,
     )
     return report
+
+
+def prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Iterate `items`, producing up to `depth` ahead in a background thread."""
+    done = object()
+    q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # re-raised in the consumer
+            q.put(e)
+
+    threading.Thread(target=produce, daemon=True, name="ingest-prefetch").start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _write_batch(tx: neo4j.ManagedTransaction, statement: str, rows: list[dict], key: str) -> None:

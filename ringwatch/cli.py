@@ -224,6 +224,21 @@ def evaluate_cmd(
     console.print(f"ring recovery: mean best Jaccard {q['mean_best_jaccard']}")
 
 
+@app.command("app")
+def app_cmd(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port on 127.0.0.1.")) -> None:
+    """Serve the investigator app (Streamlit) on 127.0.0.1:PORT."""
+    import os
+
+    script = Path(__file__).resolve().parent.parent / "app.py"
+    if not script.exists():
+        raise UserError(f"{script} not found (run from a source checkout)")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+           "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    err.print(f"serving the app on http://127.0.0.1:{port} (Ctrl-C stops it)")
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)  # streamlit takes over this process (signals reach it directly)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -1,0 +1,152 @@
+"""Ring detection on a generated world, against the real database and its truth."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+from delivery import write_delivery
+
+from graph.connection import read, write
+from graph.detect import detect
+from graph.evaluate import flagged_accounts, quality, read_truth
+from ingest.load import ingest
+
+
+@pytest.fixture(scope="module")
+def truth(world) -> pd.DataFrame:
+    return read_truth(world["truth"])
+
+
+def rings_now(driver) -> dict[str, set[str]]:
+    rows = read(driver, "MATCH (a:Account)-[:MEMBER_OF]->(r:Ring) RETURN r.id AS ring, collect(a.id) AS members")
+    return {r["ring"]: set(r["members"]) for r in rows}
+
+
+def test_a_tight_farm_is_found_whole(world, truth, driver):
+    flagged = flagged_accounts(driver)
+    by_ring = {r: set(g["account"]) for r, g in flagged.groupby("ring")}
+    farms = truth[truth["category"] == "farm_small_prepaid"]
+    assert len(farms), "the world has no small prepaid farm"
+    for ring_id, g in farms.groupby("ring_id"):
+        planted = set(g["account_id"])
+        best = max(by_ring.values(), key=lambda members: len(members & planted))
+        assert planted <= best, f"{ring_id}: {len(planted - best)} of {len(planted)} planted accounts missed"
+        assert len(best - planted) <= 1, f"{ring_id}: {len(best - planted)} outsiders swept in"
+
+
+def test_a_team_on_one_company_card_is_not_flagged(world, truth, driver):
+    flagged = set(flagged_accounts(driver)["account"])
+    teams = truth[truth["category"] == "team"]
+    assert len(teams) > 20
+    assert not (set(teams["account_id"]) & flagged)
+
+
+def test_researchers_sharing_benchmark_prompts_are_not_flagged(world, truth, driver):
+    flagged = set(flagged_accounts(driver)["account"])
+    researchers = truth[truth["category"] == "researcher"]
+    assert len(researchers) > 20
+    rate = len(set(researchers["account_id"]) & flagged) / len(researchers)
+    assert rate <= 0.005
+
+
+def test_every_ring_and_member_carries_its_evidence(world, driver):
+    rings = read(driver, """
+        MATCH (r:Ring) WHERE r.status = 'suspected'
+        RETURN r.id AS id, r.reason AS reason, r.bound AS bound, r.score AS score,
+               COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) RETURN m.evidence } AS evidence""")
+    assert rings
+    for r in rings:
+        assert 0.0 <= r["score"] <= 1.0
+        assert "accounts" in r["reason"]
+        assert json.loads(r["bound"]), r["id"]
+        assert all(e for e in r["evidence"]), r["id"]
+
+
+def test_rerun_keeps_ring_ids_and_members(world, driver):
+    before = rings_now(driver)
+    detect(driver, log=lambda _: None)
+    assert rings_now(driver) == before
+
+
+def test_a_decision_survives_redetection(world, truth, driver):
+    top = "MATCH (r:Ring {status: 'suspected'}) RETURN r.id AS id ORDER BY r.score DESC LIMIT 1"
+    ring_id = read(driver, top)[0]["id"]
+    write(driver, """
+        MATCH (r:Ring {id: $id})
+        CREATE (:Decision {id: randomUUID(), at: datetime(), analyst: 'test', status: 'blocked',
+                           previous_status: r.status, reason: 'farm'})-[:ON]->(r)
+        SET r.status = 'blocked'""", id=ring_id)
+    detect(driver, log=lambda _: None)
+    assert read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=ring_id)[0]["s"] == "blocked"
+
+
+def test_a_blocked_farm_that_grows_back_is_caught_and_a_bystander_is_not(world, truth, driver, tmp_path):
+    farm = truth[truth["category"] == "farm_resproxy_pool"]["ring_id"].iloc[0]
+    members = truth.loc[truth["ring_id"] == farm, "account_id"].tolist()
+    ring_id = read(driver, """
+        MATCH (a:Account)-[:MEMBER_OF]->(r:Ring) WHERE a.id IN $ids
+        RETURN r.id AS id, count(*) AS n ORDER BY n DESC LIMIT 1""", ids=members)[0]["id"]
+    write(driver, "MATCH (r:Ring {id: $id}) SET r.status = 'blocked'", id=ring_id)
+    # the operator opens 6 new accounts that use the farm's templates, payment and exits
+    template_rows = read(driver, """
+        MATCH (a:Account)-[e:USED_TEMPLATE]->(t) WHERE a.id IN $ids
+        RETURN a.id AS account, t.hash AS hash, e.requests AS requests, e.capability AS capability""", ids=members)
+    pay_rows = read(driver, """
+        MATCH (a:Account)-[:PAID_WITH]->(p) WHERE a.id IN $ids
+        RETURN a.id AS account, p.fingerprint AS fp, p.method_type AS type""", ids=members)
+    ip_rows = read(driver, """
+        MATCH (a:Account)-[e:USED_IP]->(i) WHERE a.id IN $ids RETURN a.id AS account, i.address AS ip""", ids=members)
+    new = [f"regrowth_{i}" for i in range(6)]
+    accounts = pd.DataFrame({"account_id": new + ["bystander_1"], "created_at": "2026-03-20T10:00:00Z"})
+    tpl = [{"account_id": n, "template_hash": t["hash"], "requests": t["requests"], "capability": t["capability"],
+            "first_seen": "2026-03-20T10:00:00Z", "last_seen": "2026-03-25T10:00:00Z"}
+           for i, n in enumerate(new) for t in template_rows if t["account"] == members[i]]
+    tpl += [{"account_id": "bystander_1", "template_hash": f"{i:032x}", "requests": 5, "capability": "chat",
+             "first_seen": "2026-03-20T10:00:00Z", "last_seen": "2026-03-25T10:00:00Z"} for i in range(3)]
+    pay = [{"account_id": n, "payment_fingerprint": p["fp"], "method_type": p["type"]}
+           for i, n in enumerate(new) for p in pay_rows if p["account"] == members[i]]
+    pay.append({"account_id": "bystander_1", "payment_fingerprint": "bystander-own-card", "method_type": "card"})
+    ips = [{"account_id": n, "ip": p["ip"], "first_seen": "2026-03-20T10:00:00Z",
+            "last_seen": "2026-03-25T10:00:00Z", "requests": 20}
+           for i, n in enumerate(new) for p in ip_rows if p["account"] == members[i]]
+    ips.append({"account_id": "bystander_1", "ip": ip_rows[0]["ip"], "first_seen": "2026-03-20T10:00:00Z",
+                "last_seen": "2026-03-25T10:00:00Z", "requests": 20})
+    folder = write_delivery({"accounts": accounts, "prompt_templates": pd.DataFrame(tpl),
+                             "payment_methods": pd.DataFrame(pay), "ip_sightings": pd.DataFrame(ips)},
+                            tmp_path / "regrowth")
+    ingest(driver, folder, tmp_path / "r.json")
+    detect(driver, log=lambda _: None)
+    ring = read(driver, """
+        MATCH (r:Ring {id: $id})
+        RETURN r.status AS status, COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) WHERE m.is_new RETURN a.id } AS new""",
+                id=ring_id)[0]
+    assert ring["status"] == "blocked"
+    assert set(new) <= set(ring["new"])
+    assert not read(driver, "MATCH (:Account {id: 'bystander_1'})-[:MEMBER_OF]->(r) RETURN r.id AS id")
+
+
+def test_backends_flag_nearly_the_same_accounts(world, driver, truth):
+    gds_flagged = set(flagged_accounts(driver)["account"])
+    from graph.communities import detect_communities
+    from graph.evidence import read_evidence
+    from graph.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
+
+    ev = read_evidence(driver)
+    rings, members = score_communities(ev, detect_communities(driver, ev, "networkx", DEFAULT_PARAMS)[0])
+    nx_flagged = set(members[members["community"].isin(rings.loc[rings["score"] >= DEFAULT_THRESHOLD, "community"])]
+                     ["account"])
+    agreement = len(gds_flagged & nx_flagged) / len(gds_flagged | nx_flagged)
+    assert agreement >= 0.95, f"backends agree on {agreement:.3f} of flagged accounts"
+
+
+def test_evaluate_reports_quality_and_baselines(world, driver):
+    result = run_cli("evaluate", str(world["truth"]), "--json")
+    assert result.returncode == 0, result.stderr
+    q = json.loads(result.stdout)
+    assert set(q) == {"ringwatch", "p2p_rules", "wcc_cards_ips"}
+    own = quality(read_truth(world["truth"]), flagged_accounts(driver))
+    assert q["ringwatch"]["precision"] == own["precision"] and q["ringwatch"]["recall"] == own["recall"]
+    assert 0 <= q["wcc_cards_ips"]["precision"] <= 1
