@@ -23,9 +23,15 @@ $(LAUNCHER): server/pom.xml $(shell find server/src -type f)
 
 server: $(LAUNCHER)
 
+# Start the database, generate a world, load it, find the rings, then serve the app.
 demo: install
 	$(BIN)/ringwatch db start
 	$(BIN)/ringwatch db status
+	test -f $(DEMO_DIR)/truth/accounts.csv || $(BIN)/ringwatch generate $(DEMO_DIR) --accounts $(DEMO_ACCOUNTS) --seed 1
+	$(BIN)/ringwatch ingest $(DEMO_DIR) --report $(DEMO_DIR)-report/ingest.json
+	$(BIN)/ringwatch detect --top 10
+	$(BIN)/ringwatch evaluate $(DEMO_DIR)/truth
+	$(BIN)/ringwatch app --port 8501
 
 test: install
 	$(BIN)/ruff check .
