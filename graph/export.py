@@ -20,25 +20,16 @@ from pathlib import Path
 import neo4j
 import pandas as pd
 
+from graph import library
 from graph.connection import read
 
 COLUMNS = [
     "account_id", "ring_id", "ring_score", "status", "reason", "decided_by", "decided_at", "is_new",
 ]
 
-BLOCK_LIST = """
-MATCH (a:Account)-[m:MEMBER_OF]->(r:Ring)
-WITH a, m, r, coalesce(m.status, r.status) AS status
-WHERE status IN $statuses AND ($min_score IS NULL OR r.score >= $min_score)
-OPTIONAL CALL (r, m) {
-  MATCH (d:Decision)-[:ON]->(r)
-  WHERE d.members IS NULL OR (m.status IS NOT NULL AND d.status = m.status)
-  RETURN d ORDER BY d.at DESC LIMIT 1
-}
-RETURN a.id AS account_id, r.id AS ring_id, r.score AS ring_score, status, r.reason AS reason,
-       d.analyst AS decided_by, toString(d.at) AS decided_at, coalesce(m.is_new, false) AS is_new
-ORDER BY ring_id, account_id
-"""
+# The query is the library's `queries/block-list.cypher`, so `ringwatch query run block-list`,
+# `ringwatch export` and the app list exactly the same accounts.
+BLOCK_LIST = library.load("block-list").text
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

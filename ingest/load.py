@@ -235,6 +235,7 @@ def load_file(
 
     task = progress.add_task(path.name, total=approx_rows or None) if progress else None
     quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
+    quarantine_path.unlink(missing_ok=True)  # every run rewrites the file's invalid rows in full
     wrote_header = False
     def checked_chunks() -> Iterator[tuple[pd.DataFrame, Checked, list[dict]]]:
         for raw in read_chunks(path, batch_size):

@@ -17,10 +17,15 @@ from rich.table import Table
 
 from graph import server
 from graph.connection import DatabaseUnavailable, resolve_target, unavailable_message
+from ringwatch.export_cli import export_cmd, indicators_app
+from ringwatch.query_cli import query_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 db_app = typer.Typer(no_args_is_help=True, help="Run the local Neo4j + GDS, or inspect the configured one.")
 app.add_typer(db_app, name="db")
+app.add_typer(query_app, name="query")
+app.add_typer(indicators_app, name="indicators")
+app.command("export")(export_cmd)
 
 console = Console()
 err = Console(stderr=True)
