@@ -1,7 +1,7 @@
 """Benchmarks: ingest throughput and memory, detection time and database memory, detection quality.
 
     python bench/run.py scale   [--sizes 25000 100000 400000]   ingest + detect per world size
-    python bench/run.py quality [--sizes 25000 100000] [--seeds 2 3 4]
+    python bench/run.py quality [--sizes 25000 100000] [--seeds 2 3 4] [--networkx-up-to 100000]
 
 Each world is generated (`ringwatch generate`), loaded into an emptied local database
 (`ringwatch ingest`) and detected (`ringwatch detect`), every step in its own process as a
@@ -86,7 +86,32 @@ def world(accounts: int, seed: int, base: Path) -> tuple[Path, dict]:
     return out, counts
 
 
-def run_world(accounts: int, seed: int, base: Path, evaluate: bool) -> dict:
+def flagged_accounts() -> set[str]:
+    from graph.connection import open_driver, resolve_target
+    from graph.evaluate import flagged_accounts as flagged
+
+    driver = open_driver(resolve_target())
+    try:
+        return set(flagged(driver)["account"])
+    finally:
+        driver.close()
+
+
+def backend_agreement(folder: Path) -> dict:
+    """Rerun detection with networkx on the same graph: its quality, and how far it agrees with GDS."""
+    gds_flagged = flagged_accounts()
+    seconds, _ = ringwatch("detect", "--backend", "networkx", "--top", "0")
+    _, out = ringwatch("evaluate", str(folder / "truth"), "--json")
+    nx_flagged = flagged_accounts()
+    union = gds_flagged | nx_flagged
+    return {
+        "detect_seconds": round(seconds, 1),
+        "quality": json.loads(out)["ringwatch"],
+        "agreement_jaccard": round(len(gds_flagged & nx_flagged) / len(union), 4) if union else 1.0,
+    }
+
+
+def run_world(accounts: int, seed: int, base: Path, evaluate: bool, networkx: bool = False) -> dict:
     folder, counts = world(accounts, seed, base)
     restart_server()
     ringwatch("db", "reset", "--yes")
@@ -109,15 +134,18 @@ def run_world(accounts: int, seed: int, base: Path, evaluate: bool) -> dict:
     if evaluate:
         _, out = ringwatch("evaluate", str(folder / "truth"), "--json")
         row["quality"] = json.loads(out)
-    print(json.dumps({k: v for k, v in row.items() if k != "quality"}), flush=True)
+    if networkx:
+        row["networkx"] = backend_agreement(folder)
+    print(json.dumps({k: v for k, v in row.items() if k not in ("quality", "networkx")}), flush=True)
     return row
 
 
 def scale(args) -> None:
     base = Path(args.workdir)
-    rows = [run_world(n, 1, base, evaluate=False) for n in args.sizes]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2))
+    rows = []
+    for n in args.sizes:
+        rows.append(run_world(n, 1, base, evaluate=False))
+        save("scale.json", rows)  # after each world, so a long run that dies keeps what it measured
     print("\n| accounts | rows | ingest s | ingest rows/s | ingest peak RSS | detect s | Neo4j peak RSS |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
@@ -127,9 +155,11 @@ def scale(args) -> None:
 
 def quality(args) -> None:
     base = Path(args.workdir)
-    rows = [run_world(n, s, base, evaluate=True) for n in args.sizes for s in args.seeds]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.json").write_text(json.dumps(rows, indent=2))
+    rows = []
+    for n in args.sizes:
+        for s in args.seeds:
+            rows.append(run_world(n, s, base, evaluate=True, networkx=n <= args.networkx_up_to))
+            save("quality.json", rows)
     print("\n| world | method | precision | recall | F1 | worst benign category (flagged) | mean best Jaccard |")
     print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
     for r in rows:
@@ -137,6 +167,20 @@ def quality(args) -> None:
             cat, worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"])
             print(f"| {r['accounts']:,} seed {r['seed']} | {method} | {q['precision']:.3f} | {q['recall']:.3f} "
                   f"| {q['f1']:.3f} | {cat} {100 * worst['rate']:.2f}% | {q['mean_best_jaccard']} |")
+    print("\n| world | networkx precision | recall | F1 | worst benign | agreement with GDS (Jaccard) | nx detect s |")
+    print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
+    for r in rows:
+        if "networkx" not in r:
+            continue
+        x, q = r["networkx"], r["networkx"]["quality"]
+        cat, worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"])
+        print(f"| {r['accounts']:,} seed {r['seed']} | {q['precision']:.3f} | {q['recall']:.3f} | {q['f1']:.3f} "
+              f"| {cat} {100 * worst['rate']:.2f}% | {x['agreement_jaccard']} | {x['detect_seconds']} |")
+
+
+def save(name: str, rows: list[dict]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / name).write_text(json.dumps(rows, indent=2))
 
 
 def main() -> None:
@@ -148,6 +192,8 @@ def main() -> None:
         p.add_argument("--seeds", type=int, nargs="+", default=seeds)
         default_dir = os.environ.get("RINGWATCH_BENCH_DIR", tempfile.gettempdir() + "/ringwatch-bench")
         p.add_argument("--workdir", default=default_dir)
+        p.add_argument("--networkx-up-to", type=int, default=100_000 if name == "quality" else 0,
+                       help="also run the networkx backend on worlds up to this size (quality only)")
     args = parser.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     scale(args) if args.what == "scale" else quality(args)

@@ -247,17 +247,23 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 ring-only template`, `7 ring-only templates`."""
+    return f"{int(count)} {noun if int(count) == 1 else plural or noun + 's'}"
+
+
 def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods: pd.Series) -> str:
     """One line an analyst reads at a glance: what binds the ring and what is odd about it."""
     counts = bound.groupby("kind")["entity"].nunique() if len(bound) else pd.Series(dtype=int)
     parts = [f"{int(row['size'])} accounts"]
     if counts.get("template", 0):
         parts.append(
-            f"{_pct(row['private_share'])} of traffic on {counts['template']} ring-only templates"
+            f"{_pct(row['private_share'])} of traffic on {_n(counts['template'], 'ring-only template')}"
         )
     if counts.get("payment", 0):
         kinds = ", ".join(f"{int(n)} {k}" for k, n in methods.sort_values(ascending=False).head(2).items())
-        parts.append(f"{counts['payment']} shared payment methods ({kinds})" if kinds else "shared payment methods")
+        shared = _n(counts["payment"], "shared payment method")
+        parts.append(f"{shared} ({kinds})" if kinds else shared)
     parts.append(f"{_pct(row['eliciting_share'])} capability-eliciting")
     if row["masked_share"] >= 0.2:
         top = f" via {proxies.idxmax()}" if len(proxies) else ""
@@ -276,11 +282,11 @@ def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods
 def _member_line(row) -> str:
     bits = []
     if row.bound_cards:
-        bits.append(f"shares {int(row.bound_cards)} ring payment method(s)")
+        bits.append(f"shares {_n(row.bound_cards, 'ring payment method')}")
     if row.bound_templates:
-        bits.append(f"uses {int(row.bound_templates)} ring-only templates ({_pct(row.private_share)} of its traffic)")
+        bits.append(f"uses {_n(row.bound_templates, 'ring-only template')} ({_pct(row.private_share)} of its traffic)")
     if row.bound_ips:
-        bits.append(f"{int(row.bound_ips)} ring addresses")
+        bits.append(f"{_n(row.bound_ips, 'ring address', 'ring addresses')}")
     return "; ".join(bits)
 
 
