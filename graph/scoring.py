@@ -55,6 +55,10 @@ DEFAULT_PARAMS: dict = {
     "bound_share": 0.5,
     "min_shared": 2,  # bound entities two members must share to stay in one ring (communities.refine)
     "burst_hours": 72,
+    # a low-score candidate bigger than this (share of all accounts, and at least min size) is the
+    # background population glued together by popular things, not a ring (graph.detect.drop_background)
+    "background_share": 0.05,
+    "background_min_size": 1000,
     # behaviour weights (sum to 1)
     "weights": {
         "eliciting_share": 0.30,
