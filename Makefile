@@ -40,8 +40,15 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+# Benchmarks empty the database they run on, so they get their own state directory and port.
+BENCH_ENV := RINGWATCH_STATE=.ringwatch-bench RINGWATCH_BOLT_PORT=7787
+
 bench: install
-	$(BIN)/python bench/run.py
+	$(BENCH_ENV) $(BIN)/python bench/run.py quality
+	$(BENCH_ENV) $(BIN)/python bench/run.py scale
+	$(BENCH_ENV) $(BIN)/ringwatch db reset --yes
+	$(BENCH_ENV) $(BIN)/python bench/app_latency.py --accounts 100000 --prepare
+	$(BENCH_ENV) $(BIN)/ringwatch db stop
 
 clean:
 	-$(BIN)/ringwatch db stop

@@ -68,9 +68,13 @@ def neo4j_peak_rss_mib() -> float | None:
     return None
 
 
-def restart_server() -> None:
+def empty_and_restart_server() -> None:
+    """An empty database in a fresh server process, so its peak memory is the next world's alone."""
     from graph import server
 
+    if not server.running_pid():
+        server.start()
+    ringwatch("db", "reset", "--yes")
     server.stop()
     server.start()
 
@@ -113,8 +117,7 @@ def backend_agreement(folder: Path) -> dict:
 
 def run_world(accounts: int, seed: int, base: Path, evaluate: bool, networkx: bool = False) -> dict:
     folder, counts = world(accounts, seed, base)
-    restart_server()
-    ringwatch("db", "reset", "--yes")
+    empty_and_restart_server()
     report = base / f"ingest-{accounts}-{seed}.json"
     ingest_s, ingest_rss, _ = child_peak_rss_kib(["ingest", str(folder), "--report", str(report)])
     ingest_report = json.loads(report.read_text())
