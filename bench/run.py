@@ -167,18 +167,21 @@ def quality(args) -> None:
     print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
     for r in rows:
         for method, q in r["quality"].items():
-            cat, worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"])
             print(f"| {r['accounts']:,} seed {r['seed']} | {method} | {q['precision']:.3f} | {q['recall']:.3f} "
-                  f"| {q['f1']:.3f} | {cat} {100 * worst['rate']:.2f}% | {q['mean_best_jaccard']} |")
+                  f"| {q['f1']:.3f} | {worst_benign(q)} | {q['mean_best_jaccard']} |")
     print("\n| world | networkx precision | recall | F1 | worst benign | agreement with GDS (Jaccard) | nx detect s |")
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for r in rows:
         if "networkx" not in r:
             continue
         x, q = r["networkx"], r["networkx"]["quality"]
-        cat, worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"])
         print(f"| {r['accounts']:,} seed {r['seed']} | {q['precision']:.3f} | {q['recall']:.3f} | {q['f1']:.3f} "
-              f"| {cat} {100 * worst['rate']:.2f}% | {x['agreement_jaccard']} | {x['detect_seconds']} |")
+              f"| {worst_benign(q)} | {x['agreement_jaccard']} | {x['detect_seconds']} |")
+
+
+def worst_benign(q: dict) -> str:
+    cat, worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"])
+    return f"{cat} {100 * worst['rate']:.2f}%" if worst["rate"] else "none (0.00%)"
 
 
 def save(name: str, rows: list[dict]) -> None:

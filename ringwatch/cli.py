@@ -210,7 +210,7 @@ def evaluate_cmd(
     for name, q in results.items():
         worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"], default=("-", {"rate": 0}))
         table.add_row(name, f"{q['flagged']:,}", f"{q['precision']:.3f}", f"{q['recall']:.3f}", f"{q['f1']:.3f}",
-                      f"{worst[0]} {100 * worst[1]['rate']:.2f}%")
+                      f"{worst[0]} {100 * worst[1]['rate']:.2f}%" if worst[1]["rate"] else "none (0.00%)")
     console.print(table)
     q = results["ringwatch"]
     cats = Table(title="ringwatch: benign accounts flagged, by category")
