@@ -208,8 +208,7 @@ def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndar
     empty = np.empty(0, np.int64)
     if len(rows) == 0:
         return empty, empty, 0
-    order = np.lexsort((cols, rows))
-    links = pd.DataFrame({"row": rows[order], "col": cols[order]})
+    links = pd.DataFrame({"row": rows, "col": cols})
     width = int(cols.max()) + 1
     degree = links.groupby("row").size()
     # chunks of whole accounts, each with about PAIR_CHUNK candidate pairs
