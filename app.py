@@ -561,10 +561,10 @@ def members_tab(driver, ring_id: str) -> None:
     c1, c2, c3 = st.columns([3, 1, 1])
     search = c1.text_input("Filter members by account id", key=f"members_search:{ring_id}")
     only_new = c2.checkbox("Only new members", key=f"members_new:{ring_id}")
-    _, total = inv.members_page(driver, ring_id, 0, 1, search, only_new)
+    total = inv.members_count(driver, ring_id, search, only_new)
     pages = max(1, math.ceil(total / inv.MEMBERS_PAGE_SIZE))
     page = c3.number_input(f"Page of {pages}", 1, pages, 1, key=f"members_page:{ring_id}") - 1
-    frame, total = inv.members_page(driver, ring_id, page, inv.MEMBERS_PAGE_SIZE, search, only_new)
+    frame = inv.members_rows(driver, ring_id, page, inv.MEMBERS_PAGE_SIZE, search, only_new)
     st.caption(f"{total:,} members match; page {page + 1} of {pages} (strongest evidence first). "
                "Select rows to decide on just those members (Decisions tab).")
     event = st.dataframe(
@@ -675,17 +675,23 @@ def decision_form(r: dict) -> None:
                               key="dec_submit")
 
 
+def _recorded(call, failed: str):
+    """Run a decision or undo; on failure, flash why (prefixed by `failed`) and return None."""
+    try:
+        return call()
+    except DecisionError as e:
+        st.session_state["flash"] = ("error", f"{failed}: {e}.")
+    except DB_ERRORS + (Neo4jError,) as e:
+        st.session_state["flash"] = ("error", f"{failed}, the database failed: {e}")
+    return None
+
+
 def submit_decision(ring_id: str) -> None:
     s = st.session_state
     members = s.get(f"dec_members:{ring_id}") if s.get("dec_scope") == "selected members" else None
-    try:
-        d = decide(get_driver(), ring_id, s.get("dec_status"), s.get("dec_reason"), s.get("dec_analyst"),
-                   members=members)
-    except DecisionError as e:
-        s["flash"] = ("error", f"Not recorded: {e}.")
-        return
-    except DB_ERRORS + (Neo4jError,) as e:
-        s["flash"] = ("error", f"Not recorded, the database failed: {e}")
+    d = _recorded(lambda: decide(get_driver(), ring_id, s.get("dec_status"), s.get("dec_reason"),
+                                 s.get("dec_analyst"), members=members), "Not recorded")
+    if d is None:
         return
     who = f"{len(members)} members of {ring_id}" if members else ring_id
     s["flash"] = ("ok", f"Recorded: {who} {d['previous_status']} → {d['status']} by {s.get('dec_analyst')}.")
@@ -695,13 +701,9 @@ def submit_decision(ring_id: str) -> None:
 
 def submit_undo(ring_id: str) -> None:
     s = st.session_state
-    try:
-        d = undo(get_driver(), s.get("undo_pick"), s.get("undo_reason"), s.get("undo_analyst"))
-    except DecisionError as e:
-        s["flash"] = ("error", f"Not undone: {e}.")
-        return
-    except DB_ERRORS + (Neo4jError,) as e:
-        s["flash"] = ("error", f"Not undone, the database failed: {e}")
+    d = _recorded(lambda: undo(get_driver(), s.get("undo_pick"), s.get("undo_reason"), s.get("undo_analyst")),
+                  "Not undone")
+    if d is None:
         return
     s["flash"] = ("ok", f"Undone: {ring_id} {d['previous_status']} → {d['status']} (a new event; history kept).")
     s["analyst_name"] = (s.get("undo_analyst") or "").strip()

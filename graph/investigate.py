@@ -10,7 +10,7 @@ Pieces:
   queue / queue_count / capabilities      the ring queue and its filters
   ring / ring_view                        one ring: properties, and all the ring page needs
   ring_graph / expand / entity_graph      the drawn subgraph (`Subgraph`, bounded by a node budget)
-  members_page                            members with their evidence, paged
+  members_page / members_rows / _count     members with their evidence, paged
   timeline / signups / timeline_series    sign-ups and activity over time
   population                              every ring's features and score (distributions)
   search / entity / rings_touching        find an account, IP, card, template, proxy or ring
@@ -435,18 +435,34 @@ def ring(driver: neo4j.Driver, ring_id: str) -> dict[str, Any] | None:
     return r
 
 
+def members_count(driver: neo4j.Driver, ring_id: str, search: str | None = None, only_new: bool = False) -> int:
+    """How many members of the ring match the filter."""
+    return int(q(driver, MEMBERS_COUNT, **_member_filter(ring_id, search, only_new))[0]["members"])
+
+
+def members_rows(
+    driver: neo4j.Driver, ring_id: str, page: int = 0, page_size: int = MEMBERS_PAGE_SIZE,
+    search: str | None = None, only_new: bool = False,
+) -> pd.DataFrame:
+    """One page of matching members, strongest evidence first."""
+    rows = q(driver, MEMBERS_PAGE, skip=max(0, int(page)) * int(page_size), limit=int(page_size),
+             **_member_filter(ring_id, search, only_new))
+    cols = ["account", "member_status", "new", "evidence", "strength", "private_share", "created_at", "country",
+            "email_domain", "plan", "joined_at"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def members_page(
     driver: neo4j.Driver, ring_id: str, page: int = 0, page_size: int = MEMBERS_PAGE_SIZE,
     search: str | None = None, only_new: bool = False,
 ) -> tuple[pd.DataFrame, int]:
     """One page of members (strongest evidence first) and the number of matching members."""
-    search = (search or "").strip() or None
-    params = {"ring": ring_id, "q": search, "only_new": bool(only_new)}
-    total = q(driver, MEMBERS_COUNT, **params)[0]["members"]
-    rows = q(driver, MEMBERS_PAGE, skip=max(0, int(page)) * int(page_size), limit=int(page_size), **params)
-    cols = ["account", "member_status", "new", "evidence", "strength", "private_share", "created_at", "country",
-            "email_domain", "plan", "joined_at"]
-    return pd.DataFrame(rows, columns=cols), int(total)
+    return (members_rows(driver, ring_id, page, page_size, search, only_new),
+            members_count(driver, ring_id, search, only_new))
+
+
+def _member_filter(ring_id: str, search: str | None, only_new: bool) -> dict[str, Any]:
+    return {"ring": ring_id, "q": (search or "").strip() or None, "only_new": bool(only_new)}
 
 
 def timeline(driver: neo4j.Driver, ring_id: str, limit: int = TIMELINE_MEMBERS) -> pd.DataFrame:
