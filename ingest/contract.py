@@ -65,14 +65,20 @@ def kind_of(filename: str) -> str | None:
     return None
 
 
+# Arrow-backed text: strip, match and compare run as Arrow kernels over the whole column
+# instead of a Python call per cell (validation of 650k rows: 6.8 s -> see README).
+TEXT = "string[pyarrow]"
+
+
 def _blank(s: pd.Series) -> pd.Series:
-    return s.isna() | (s.astype(str).str.strip() == "")
+    s = s.astype(TEXT).str.strip()
+    return (s.isna() | (s == "")).astype(bool)
 
 
 def _clean_optional(s: pd.Series) -> pd.Series:
     """Trimmed text, or None where empty (so the loader keeps the previous value)."""
-    s = s.astype("string").str.strip()
-    return s.where(s != "", None).astype(object).where(s.notna(), None)
+    s = s.astype(TEXT).str.strip()
+    return s.astype(object).where(~_blank(s), None)
 
 
 def epoch_ms(s: pd.Series) -> pd.Series:
@@ -81,7 +87,7 @@ def epoch_ms(s: pd.Series) -> pd.Series:
     A time with no zone is UTC (the contract); offsets are converted. Numbers travel to
     Neo4j much faster than text and become datetimes there with datetime({epochMillis}).
     """
-    text = s.astype("string").str.strip()
+    text = s.astype(TEXT).str.strip()
     # A plain date or a space separator is not the contract's ISO-8601 form.
     shaped = text.str.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$")
     # No zone means UTC; say so explicitly, or pandas lends a neighbour's offset to it.
@@ -137,7 +143,7 @@ def validate(
         out[col] = raw[col]
 
     if "account_id" in spec.required:
-        ids = out["account_id"].astype("string").str.strip()
+        ids = out["account_id"].astype(TEXT).str.strip()
         ok = ids.str.len().between(1, 128) & ids.map(lambda v: isinstance(v, str) and v.isprintable())
         flag(~ok.fillna(False), MALFORMED.format(column="account_id"))
         out["account_id"] = ids
@@ -150,11 +156,11 @@ def validate(
             out[col] = _clean_optional(out[col])
         out["email_domain"] = out["email_domain"].map(lambda v: v.lower() if isinstance(v, str) else v)
     if "ip" in spec.required:
-        texts = out["ip"].astype("string").fillna("")
+        texts = out["ip"].astype(TEXT).fillna("")
         out["ip"] = texts.map(lambda t: canonical_ip(t) if t else None)
         flag(out["ip"].isna(), BAD_ADDRESS)
     if kind == "ip_intel":
-        asn = out["asn"].astype("string").str.strip().str.upper().str.removeprefix("AS")
+        asn = out["asn"].astype(TEXT).str.strip().str.upper().str.removeprefix("AS")
         asn_num = pd.to_numeric(asn, errors="coerce")
         flag(asn.notna() & (asn != "") & (asn_num.isna() | (asn_num < 0)), MALFORMED.format(column="asn"))
         out["asn"] = asn_num.astype(object).where(asn_num.notna(), None).map(
@@ -164,7 +170,7 @@ def validate(
             out[col] = _clean_optional(out[col])
         out["ip_type"] = out["ip_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
     if kind == "payment_methods":
-        out["payment_fingerprint"] = out["payment_fingerprint"].astype("string").str.strip()
+        out["payment_fingerprint"] = out["payment_fingerprint"].astype(TEXT).str.strip()
         for col in ("method_type", "bin", "issuer_country"):
             out[col] = _clean_optional(out[col])
         out["method_type"] = out["method_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
@@ -173,13 +179,13 @@ def validate(
             flag(~_blank(raw["first_seen"]) & first.isna(), MALFORMED.format(column="first_seen"))
             out["first_seen"] = first.astype(object).where(first.notna(), None)
     if kind == "prompt_templates":
-        h = out["template_hash"].astype("string").str.strip().str.lower()
+        h = out["template_hash"].astype(TEXT).str.strip().str.lower()
         flag(~h.str.fullmatch(r"[0-9a-f]{16,64}").fillna(False), MALFORMED.format(column="template_hash"))
         out["template_hash"] = h
         out["capability"] = _clean_optional(out["capability"])
         out["capability"] = out["capability"].map(lambda v: v.lower() if isinstance(v, str) else v)
     if "requests" in spec.required:
-        text = out["requests"].astype("string").str.strip()
+        text = out["requests"].astype(TEXT).str.strip()
         num = pd.to_numeric(text.where(text.str.fullmatch(r"[+-]?\d+").fillna(False)), errors="coerce")
         flag(num.isna() | (num < 1), NON_POSITIVE)
         out["requests"] = num
@@ -204,5 +210,6 @@ def validate(
         if col in valid:
             valid = valid.assign(**{col: valid[col].astype("int64")})
     if kind == "payment_methods":
-        valid = valid.assign(first_seen=valid["first_seen"].map(lambda v: None if v is None or v != v else int(v)))
+        # nullable integers: a float column would reach Neo4j as 1.767e12, not a time
+        valid = valid.assign(first_seen=pd.to_numeric(valid["first_seen"]).astype("Int64"))
     return Checked(valid=valid, invalid=invalid)

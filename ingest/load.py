@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import queue
 import threading
 import time
-from collections import Counter
+import zlib
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,80 +49,181 @@ from graph.schema import ensure_schema
 from ingest.contract import FILES, Checked, FileSpec, kind_of, validate
 
 DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_WRITERS = 2
 
-# One statement per file kind. `r` is one cleaned row; every value is a parameter.
+# Concurrent writers must not lock the same nodes, or they queue behind each other's locks
+# (and can deadlock). Each chunk is split into parts by the node its rows link to (or the
+# account they create), and part q of chunk i is written at step i + q: the transactions of
+# one step hold different parts, so they never share that node, and a part's rows are
+# still applied in file order, which "the last non-empty value wins" needs. ip_intel links
+# every chunk to the same few ASN and Proxy nodes, so it keeps one part and one writer.
+PARTITION_KEY: dict[str, str] = {
+    "accounts": "account_id",
+    "payment_methods": "payment_fingerprint",
+    "ip_sightings": "ip",
+    "prompt_templates": "template_hash",
+}
+
+# One statement per file kind; every value is a parameter.
+#
+# A batch travels as columns (`$col[i]` is row i's value) rather than a list of maps: less
+# to pack and unpack on both sides. The nodes a batch links to are looked up (or merged)
+# once each, in a subquery that collects them into a list, and each row names its nodes by
+# position in those lists ($a[i], $t[i]); a 10,000-row batch of prompt_templates names
+# about 1,500 accounts and 3,000 templates, so this replaces 20,000 index seeks with 4,500.
+# Measured on 300,000 template rows: 43 -> 30 µs of server CPU per row (see README).
+#
+# The subqueries return one row even for an empty list, so an empty lookup list never
+# swallows the batch. Account lookups use OPTIONAL MATCH and collect `[a]` so a missing
+# account (validation checks, but another writer could delete one) keeps every position
+# in place and only drops its own rows.
+ACCOUNTS_BY_POSITION = """
+CALL { UNWIND $accounts AS id OPTIONAL MATCH (a:Account {id: id}) RETURN collect([a]) AS accounts }
+"""
 WRITE: dict[str, str] = {
     "accounts": """
-        UNWIND $rows AS r
-        MERGE (a:Account {id: r.account_id})
-        SET a.created_at = datetime({epochMillis: r.created_at}),
-            a.country = coalesce(r.country, a.country),
-            a.email_domain = coalesce(r.email_domain, a.email_domain),
-            a.plan = coalesce(r.plan, a.plan)
+        UNWIND range(0, size($account_id) - 1) AS i
+        MERGE (a:Account {id: $account_id[i]})
+        SET a.created_at = datetime({epochMillis: $created_at[i]}),
+            a.country = coalesce($country[i], a.country),
+            a.email_domain = coalesce($email_domain[i], a.email_domain),
+            a.plan = coalesce($plan[i], a.plan)
     """,
     "ip_intel": """
-        UNWIND $rows AS r
-        MERGE (i:IP {address: r.ip})
-        SET i.asn = coalesce(r.asn, i.asn),
-            i.as_org = coalesce(r.as_org, i.as_org),
-            i.ip_type = coalesce(r.ip_type, i.ip_type),
-            i.proxy_provider = coalesce(r.proxy_provider, i.proxy_provider)
-        FOREACH (_ IN CASE WHEN r.asn IS NULL THEN [] ELSE [1] END |
-            MERGE (n:ASN {number: r.asn})
-            SET n.org = coalesce(r.as_org, n.org)
-            MERGE (i)-[:IN_ASN]->(n))
-        FOREACH (_ IN CASE WHEN r.proxy_provider IS NULL THEN [] ELSE [1] END |
-            MERGE (p:Proxy {name: r.proxy_provider})
-            MERGE (i)-[:EXIT_OF]->(p))
+        CALL {
+            UNWIND range(0, size($asns) - 1) AS j
+            MERGE (n:ASN {number: $asns[j]})
+            SET n.org = coalesce($asn_orgs[j], n.org)
+            RETURN collect(n) AS asns
+        }
+        CALL { UNWIND $proxies AS name MERGE (p:Proxy {name: name}) RETURN collect(p) AS proxies }
+        UNWIND range(0, size($ip) - 1) AS i
+        MERGE (ip:IP {address: $ip[i]})
+        SET ip.asn = coalesce($asn[i], ip.asn),
+            ip.as_org = coalesce($as_org[i], ip.as_org),
+            ip.ip_type = coalesce($ip_type[i], ip.ip_type),
+            ip.proxy_provider = coalesce($proxy_provider[i], ip.proxy_provider)
+        FOREACH (n IN CASE WHEN $asn_at[i] IS NULL THEN [] ELSE [asns[$asn_at[i]]] END |
+            MERGE (ip)-[:IN_ASN]->(n))
+        FOREACH (p IN CASE WHEN $proxy_at[i] IS NULL THEN [] ELSE [proxies[$proxy_at[i]]] END |
+            MERGE (ip)-[:EXIT_OF]->(p))
     """,
-    "payment_methods": """
-        UNWIND $rows AS r
-        MATCH (a:Account {id: r.account_id})
-        MERGE (p:PaymentMethod {fingerprint: r.payment_fingerprint})
-        SET p.method_type = coalesce(r.method_type, p.method_type),
-            p.bin = coalesce(r.bin, p.bin),
-            p.issuer_country = coalesce(r.issuer_country, p.issuer_country)
+    "payment_methods": ACCOUNTS_BY_POSITION + """
+        CALL {
+            UNWIND range(0, size($fingerprints) - 1) AS j
+            MERGE (p:PaymentMethod {fingerprint: $fingerprints[j]})
+            SET p.method_type = coalesce($pm_method_type[j], p.method_type),
+                p.bin = coalesce($pm_bin[j], p.bin),
+                p.issuer_country = coalesce($pm_issuer_country[j], p.issuer_country)
+            RETURN collect(p) AS methods
+        }
+        UNWIND range(0, size($a) - 1) AS i
+        WITH accounts[$a[i]][0] AS a, methods[$t[i]] AS p, i,
+             CASE WHEN $first_seen[i] IS NULL THEN null ELSE datetime({epochMillis: $first_seen[i]}) END AS seen
+        WHERE a IS NOT NULL
         MERGE (a)-[e:PAID_WITH]->(p)
-        WITH e, r, CASE WHEN r.first_seen IS NULL THEN null ELSE datetime({epochMillis: r.first_seen}) END AS seen
-        SET e.method_type = coalesce(r.method_type, e.method_type),
+        ON CREATE SET e += {method_type: $method_type[i], first_seen: seen}
+        ON MATCH SET e.method_type = coalesce($method_type[i], e.method_type),
             e.first_seen = CASE WHEN e.first_seen IS NULL OR seen < e.first_seen
                                 THEN coalesce(seen, e.first_seen) ELSE e.first_seen END
     """,
-    "ip_sightings": """
-        UNWIND $rows AS r
-        MATCH (a:Account {id: r.account_id})
-        MERGE (i:IP {address: r.ip})
-        MERGE (a)-[e:USED_IP]->(i)
-        WITH e, r, datetime({epochMillis: r.first_seen}) AS first, datetime({epochMillis: r.last_seen}) AS last
-        SET e.requests = coalesce(e.requests, 0) + r.requests,
-            e.first_seen = CASE WHEN e.first_seen IS NULL OR first < e.first_seen
-                                THEN first ELSE e.first_seen END,
-            e.last_seen = CASE WHEN e.last_seen IS NULL OR last > e.last_seen
-                               THEN last ELSE e.last_seen END
+    "ip_sightings": ACCOUNTS_BY_POSITION + """
+        CALL { UNWIND $ips AS address MERGE (ip:IP {address: address}) RETURN collect(ip) AS ips }
+        UNWIND range(0, size($a) - 1) AS i
+        WITH accounts[$a[i]][0] AS a, ips[$t[i]] AS ip, i,
+             datetime({epochMillis: $first_seen[i]}) AS first, datetime({epochMillis: $last_seen[i]}) AS last
+        WHERE a IS NOT NULL
+        MERGE (a)-[e:USED_IP]->(ip)
+        ON CREATE SET e += {requests: $requests[i], first_seen: first, last_seen: last}
+        ON MATCH SET e.requests = e.requests + $requests[i],
+            e.first_seen = CASE WHEN first < e.first_seen THEN first ELSE e.first_seen END,
+            e.last_seen = CASE WHEN last > e.last_seen THEN last ELSE e.last_seen END
     """,
-    "prompt_templates": """
-        UNWIND $rows AS r
-        MATCH (a:Account {id: r.account_id})
-        MERGE (t:PromptTemplate {hash: r.template_hash})
+    "prompt_templates": ACCOUNTS_BY_POSITION + """
+        CALL {
+            UNWIND range(0, size($templates) - 1) AS j
+            MERGE (t:PromptTemplate {hash: $templates[j]})
+            // the newest non-empty capability wins
+            SET t.capability = coalesce($template_capability[j], t.capability)
+            RETURN collect(t) AS templates
+        }
+        UNWIND range(0, size($a) - 1) AS i
+        WITH accounts[$a[i]][0] AS a, templates[$t[i]] AS t, i,
+             datetime({epochMillis: $first_seen[i]}) AS first, datetime({epochMillis: $last_seen[i]}) AS last
+        WHERE a IS NOT NULL
         MERGE (a)-[e:USED_TEMPLATE]->(t)
-        // newest non-empty capability wins; FOREACH writes without reading (no Eager)
-        FOREACH (_ IN CASE WHEN r.capability IS NULL THEN [] ELSE [1] END |
-            SET t.capability = r.capability, e.capability = r.capability)
-        WITH e, r, datetime({epochMillis: r.first_seen}) AS first, datetime({epochMillis: r.last_seen}) AS last
-        SET e.requests = coalesce(e.requests, 0) + r.requests,
-            e.first_seen = CASE WHEN e.first_seen IS NULL OR first < e.first_seen
-                                THEN first ELSE e.first_seen END,
-            e.last_seen = CASE WHEN e.last_seen IS NULL OR last > e.last_seen
-                               THEN last ELSE e.last_seen END
+        ON CREATE SET e += {requests: $requests[i], first_seen: first, last_seen: last,
+                            capability: $capability[i]}
+        ON MATCH SET e.requests = e.requests + $requests[i],
+            e.first_seen = CASE WHEN first < e.first_seen THEN first ELSE e.first_seen END,
+            e.last_seen = CASE WHEN last > e.last_seen THEN last ELSE e.last_seen END,
+            e.capability = coalesce($capability[i], e.capability)
     """,
 }
 
-FILE_STATE = "MATCH (f:IngestFile {sha256: $sha}) RETURN f.status AS status, f.batch_size AS batch_size"
+
+def _column(frame: pd.DataFrame, name: str) -> list:
+    """A column as a list for Bolt, None where empty (never NaN)."""
+    col = frame[name]
+    return col.astype(object).where(col.notna(), None).tolist()
+
+
+def _positions(keys: pd.Series) -> tuple[list, list[int]]:
+    """(the distinct keys in first-seen order, each row's position among them)."""
+    codes, distinct = pd.factorize(keys)
+    return distinct.tolist(), codes.tolist()
+
+
+def _last_known(frame: pd.DataFrame, key: str, columns: list[str], distinct: list) -> dict[str, list]:
+    """Per distinct key, the last non-empty value of each column in the batch (row order)."""
+    last = frame.groupby(key, sort=False)[columns].last().reindex(distinct)
+    return {c: _column(last, c) for c in columns}
+
+
+def batch_parameters(kind: str, frame: pd.DataFrame) -> dict:
+    """The parameters of WRITE[kind] for a batch of validated rows."""
+    if kind == "accounts":
+        return {c: _column(frame, c) for c in FILES[kind].columns}
+    if kind == "ip_intel":
+        asns = frame[["asn", "as_org"]].dropna(subset=["asn"])
+        asn_list = pd.unique(asns["asn"]).tolist()
+        orgs = _last_known(asns, "asn", ["as_org"], asn_list)["as_org"]
+        proxies = pd.unique(frame["proxy_provider"].dropna()).tolist()
+        asn_at, proxy_at = ({v: i for i, v in enumerate(vals)} for vals in (asn_list, proxies))
+        out = {c: _column(frame, c) for c in FILES[kind].columns}
+        return out | {
+            "asns": asn_list, "asn_orgs": orgs, "proxies": proxies,
+            "asn_at": [asn_at.get(v) for v in out["asn"]],
+            "proxy_at": [proxy_at.get(v) for v in out["proxy_provider"]],
+        }
+    accounts, a = _positions(frame["account_id"])
+    out = {"accounts": accounts, "a": a}
+    if kind == "payment_methods":
+        methods, out["t"] = _positions(frame["payment_fingerprint"])
+        pm = _last_known(frame, "payment_fingerprint", ["method_type", "bin", "issuer_country"], methods)
+        out |= {"fingerprints": methods} | {f"pm_{c}": v for c, v in pm.items()}
+        return out | {c: _column(frame, c) for c in ("method_type", "first_seen")}
+    if kind == "ip_sightings":
+        out["ips"], out["t"] = _positions(frame["ip"])
+        return out | {c: _column(frame, c) for c in ("first_seen", "last_seen", "requests")}
+    if kind == "prompt_templates":
+        out["templates"], out["t"] = _positions(frame["template_hash"])
+        caps = _last_known(frame, "template_hash", ["capability"], out["templates"])["capability"]
+        out["template_capability"] = caps
+        return out | {c: _column(frame, c) for c in ("first_seen", "last_seen", "requests", "capability")}
+    raise ValueError(f"unknown file kind {kind!r}")
+
+
+FILE_STATE = """
+MATCH (f:IngestFile {sha256: $sha})
+RETURN f.status AS status, f.batch_size AS batch_size, coalesce(f.partitions, 1) AS partitions
+"""
 BEGIN_FILE = """
 MERGE (f:IngestFile {sha256: $sha})
-ON CREATE SET f.batch_size = $batch_size, f.started_at = datetime(), f.status = 'loading'
+ON CREATE SET f.batch_size = $batch_size, f.partitions = $partitions, f.started_at = datetime(),
+              f.status = 'loading'
 SET f.name = $name, f.kind = $kind
-RETURN f.batch_size AS batch_size
+RETURN f.batch_size AS batch_size, coalesce(f.partitions, 1) AS partitions
 """
 DONE_BATCHES = "MATCH (b:IngestBatch) WHERE b.key STARTS WITH $prefix RETURN b.key AS key"
 MARK_BATCH = "CREATE (:IngestBatch {key: $key, rows: $rows, at: datetime()})"
@@ -138,6 +243,8 @@ class FileReport:
     reasons: Counter = field(default_factory=Counter)
     status: str = "loaded"
     extra_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    retried: int = 0  # transactions Neo4j made us retry (lock waits that became deadlocks)
 
     def as_dict(self) -> dict:
         out = {
@@ -146,6 +253,9 @@ class FileReport:
             "quarantined": self.quarantined,
             "reasons": dict(self.reasons),
             "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.read / self.seconds, 1) if self.read and self.seconds else None,
+            "retried_transactions": self.retried,
         }
         if self.extra_columns:
             out["extra_columns"] = self.extra_columns
@@ -201,9 +311,11 @@ def read_chunks(path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
     yield from reader
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.to_dict("records")
+def partition_of(keys: pd.Series, parts: int) -> pd.Series:
+    """Each key's part in 0..parts-1: CRC-32 of its text, so every run splits alike."""
+    if parts == 1:
+        return pd.Series(0, index=keys.index)
+    return keys.map(lambda k: zlib.crc32(str(k).encode()) % parts)
 
 
 def load_file(
@@ -213,6 +325,7 @@ def load_file(
     quarantine_dir: Path,
     batch_size: int,
     progress: Progress | None = None,
+    writers: int = DEFAULT_WRITERS,
 ) -> FileReport:
     spec: FileSpec = FILES[kind]
     report = FileReport()
@@ -221,11 +334,13 @@ def load_file(
     if state and state[0]["status"] == "complete":
         report.status = "already loaded"
         return report
-    if state:
-        batch_size = int(state[0]["batch_size"] or batch_size)
-    else:
-        began = write(driver, BEGIN_FILE, sha=sha, batch_size=batch_size, name=path.name, kind=kind)
-        batch_size = int(began[0]["batch_size"])
+    # Chunk boundaries and parts are fixed at the first attempt, so a resumed load names
+    # the same batches whatever --batch-size or --writers it is given.
+    if not state:
+        parts = writers if kind in PARTITION_KEY else 1  # ip_intel: one part
+        state = write(driver, BEGIN_FILE, sha=sha, batch_size=batch_size, partitions=parts,
+                      name=path.name, kind=kind)
+    batch_size, parts = int(state[0]["batch_size"] or batch_size), int(state[0]["partitions"])
     done = {r["key"] for r in read(driver, DONE_BATCHES, prefix=f"{sha}:")}
     if done:
         report.status = "resumed"
@@ -237,35 +352,91 @@ def load_file(
     quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
     quarantine_path.unlink(missing_ok=True)  # every run rewrites the file's invalid rows in full
     wrote_header = False
-    def checked_chunks() -> Iterator[tuple[pd.DataFrame, Checked, list[dict]]]:
+
+    def checked_chunks() -> Iterator[tuple[pd.DataFrame, Checked, list[tuple[dict, int]]]]:
         for raw in read_chunks(path, batch_size):
             checked = validate(kind, raw, known_accounts if kind != "accounts" else None)
-            yield raw, checked, _records(checked.valid[list(spec.columns)])
+            valid = checked.valid
+            part = partition_of(valid[PARTITION_KEY[kind]], parts) if parts > 1 else None
+            split = [valid] if part is None else [valid[part == p] for p in range(parts)]
+            yield raw, checked, [(batch_parameters(kind, f), len(f)) for f in split]
 
-    # Reading and validating chunk i+1 overlaps with writing chunk i (2 threads, 2 cores).
-    for index, (raw, checked, rows) in enumerate(prefetch(checked_chunks())):
-        if index == 0:
-            report.extra_columns = [c for c in raw.columns if c not in spec.columns]
-        report.read += len(raw)
-        report.quarantined += len(checked.invalid)
-        report.reasons.update(checked.invalid["_reason"].tolist())
-        if len(checked.invalid):
-            quarantine_dir.mkdir(parents=True, exist_ok=True)
-            checked.invalid.insert(0, "_file", path.name)
-            checked.invalid.to_csv(quarantine_path, mode="a", header=not wrote_header, index=False)
-            wrote_header = True
-        key = f"{sha}:{index}"
-        if key not in done:
-            with session(driver, write=True) as s:
-                s.execute_write(_write_batch, WRITE[kind], rows, key)
-        report.loaded += len(checked.valid)
-        if progress is not None:
-            progress.update(task, advance=len(raw))
+    def batch_key(index: int, part: int) -> str:
+        return f"{sha}:{index}" if parts == 1 else f"{sha}:{index}:{part}"
+
+    def write_one(parameters: dict, rows: int, key: str) -> None:
+        with session(driver, write=True) as s:
+            s.execute_write(_write_batch, WRITE[kind], parameters, rows, key)
+
+    def write_step(step: int, chunks: deque) -> None:
+        # part q of chunk i is written at step i + q (see PARTITION_KEY)
+        jobs = []
+        for index, split, _ in chunks:
+            part = step - index
+            if 0 <= part < parts and batch_key(index, part) not in done:
+                jobs.append(pool.submit(write_one, *split[part], batch_key(index, part)))
+        for job in jobs:
+            job.result()
+
+    def finish_written(step: int, chunks: deque) -> None:
+        while chunks and chunks[0][0] + parts - 1 <= step:
+            if progress is not None:
+                progress.update(task, advance=chunks[0][2])
+            chunks.popleft()
+
+    # Reading and validating the next chunks overlaps with writing (prefetch thread).
+    in_flight: deque = deque()  # (index, parts' parameters, rows read) of chunks not yet written
+    step = -1
+    with ThreadPoolExecutor(min(writers, parts), thread_name_prefix="ingest-writer") as pool, \
+            _counting_retries() as retries:
+        for step, (raw, checked, split) in enumerate(prefetch(checked_chunks(), depth=parts + 1)):
+            if step == 0:
+                report.extra_columns = [c for c in raw.columns if c not in spec.columns]
+            report.read += len(raw)
+            report.quarantined += len(checked.invalid)
+            report.reasons.update(checked.invalid["_reason"].tolist())
+            if len(checked.invalid):
+                quarantine_dir.mkdir(parents=True, exist_ok=True)
+                checked.invalid.insert(0, "_file", path.name)
+                checked.invalid.to_csv(quarantine_path, mode="a", header=not wrote_header, index=False)
+                wrote_header = True
+            report.loaded += len(checked.valid)
+            in_flight.append((step, split, len(raw)))
+            write_step(step, in_flight)
+            finish_written(step, in_flight)
+        for last in range(step + 1, step + parts):
+            write_step(last, in_flight)
+            finish_written(last, in_flight)
+        report.retried = retries.count
     write(
         driver, FINISH_FILE, sha=sha, rows=report.read, loaded=report.loaded,
         quarantined=report.quarantined,
     )
     return report
+
+
+class _RetryCounter(logging.Filter):
+    """Counts (and keeps off the progress display) the driver's "will be retried" warnings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Transaction failed and will be retried"):
+            self.count += 1
+            return False
+        return True
+
+
+@contextmanager
+def _counting_retries() -> Iterator[_RetryCounter]:
+    counter, logger = _RetryCounter(), logging.getLogger("neo4j.pool")
+    logger.addFilter(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeFilter(counter)
 
 
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:
@@ -288,11 +459,13 @@ def prefetch(items: Iterator, depth: int = 2) -> Iterator:
         yield item
 
 
-def _write_batch(tx: neo4j.ManagedTransaction, statement: str, rows: list[dict], key: str) -> None:
+def _write_batch(
+    tx: neo4j.ManagedTransaction, statement: str, parameters: dict, rows: int, key: str
+) -> None:
     # The batch's marker commits in the same transaction as its rows: all or nothing.
     if rows:
-        tx.run(statement, rows=rows).consume()
-    tx.run(MARK_BATCH, key=key, rows=len(rows)).consume()
+        tx.run(statement, parameters).consume()
+    tx.run(MARK_BATCH, key=key, rows=rows).consume()
 
 
 def ingest(
@@ -301,6 +474,7 @@ def ingest(
     report_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     console: Console | None = None,
+    writers: int = DEFAULT_WRITERS,
 ) -> dict:
     """Load every contract file of `folder`; returns (and writes) the JSON report."""
     files = delivery_files(folder)
@@ -316,7 +490,11 @@ def ingest(
     )
     with Progress(*columns, console=console) as progress:
         for kind, path in files:
-            reports[path.name] = load_file(driver, kind, path, quarantine_dir, batch_size, progress)
+            began = time.monotonic()
+            reports[path.name] = load_file(
+                driver, kind, path, quarantine_dir, batch_size, progress, writers=writers
+            )
+            reports[path.name].seconds = time.monotonic() - began
     elapsed = time.monotonic() - started
     total_read = sum(r.read for r in reports.values())
     result = {
@@ -347,10 +525,12 @@ class _RateColumn(TextColumn):
 def summary_table(result: dict) -> Table:
     rate = result["rows_per_second"] or 0
     table = Table(title=f"ingest: {result['elapsed_seconds']:.1f} s, {rate:,.0f} rows/s")
-    for col in ("file", "status", "read", "loaded", "quarantined", "reasons"):
-        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    numeric = ("read", "loaded", "quarantined", "seconds", "rows/s")
+    for col in ("file", "status", *numeric, "reasons"):
+        table.add_column(col, justify="right" if col in numeric else "left")
     for name, r in result["files"].items():
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(r["reasons"].items()))
-        counts = (f"{r['read']:,}", f"{r['loaded']:,}", f"{r['quarantined']:,}")
+        counts = (f"{r['read']:,}", f"{r['loaded']:,}", f"{r['quarantined']:,}", f"{r['seconds']:.1f}",
+                  f"{r['rows_per_second']:,.0f}" if r["rows_per_second"] else "")
         table.add_row(name, r["status"], *counts, reasons)
     return table

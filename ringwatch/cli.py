@@ -86,7 +86,11 @@ def db_reset(yes: bool = typer.Option(False, "--yes", help="Really delete everyt
 def ingest_cmd(
     folder: Path = typer.Argument(..., help="Delivery folder (contract files: .csv, .csv.gz, .parquet)."),
     report: Path = typer.Option(Path("ingest-report.json"), "--report", help="JSON report to write."),
-    batch_size: int = typer.Option(10_000, "--batch-size", min=1, help="Rows per transaction."),
+    batch_size: int = typer.Option(10_000, "--batch-size", min=1, help="Rows per chunk of a file."),
+    writers: int = typer.Option(
+        2, "--writers", min=1, max=16,
+        help="Concurrent write transactions (each chunk is split so they lock different nodes).",
+    ),
 ) -> None:
     """Validate and load a delivery; invalid rows go to quarantine with their reason."""
     from graph.connection import open_driver
@@ -94,7 +98,7 @@ def ingest_cmd(
 
     driver = open_driver()
     try:
-        ingest(driver, folder, report, batch_size, console=err)
+        ingest(driver, folder, report, batch_size, console=err, writers=writers)
     except IngestError as e:
         raise UserError(str(e)) from e
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -86,7 +87,9 @@ def test_killed_load_resumes_to_the_same_graph(empty_db, tmp_path):
     proc.wait()
     partial = graph_digest(empty_db)
     assert partial != clean, "the load finished before it could be killed"
-    result = run_cli("ingest", str(folder), "--report", str(tmp_path / "resume.json"), "--batch-size", "300")
+    # resumed with other settings: the batches recorded at the first attempt are kept
+    result = run_cli("ingest", str(folder), "--report", str(tmp_path / "resume.json"), "--batch-size", "70",
+                     "--writers", "1")
     assert result.returncode == 0, result.stderr
     assert graph_digest(empty_db) == clean
     statuses = {r["status"] for r in json.loads((tmp_path / "resume.json").read_text())["files"].values()}
@@ -193,3 +196,105 @@ def test_missing_folder_is_one_line(neo4j_server, tmp_path):
     result = run_cli("ingest", str(tmp_path / "nope"))
     assert result.returncode == 1
     assert "is not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def _ms(text: pd.Series) -> pd.Series:
+    return pd.to_datetime(text, utc=True, format="ISO8601").astype("int64") // 1_000_000
+
+
+def _last_non_empty(frame: pd.DataFrame, keys: list[str], column: str) -> dict:
+    known = frame[frame[column].fillna("") != ""]
+    return known.groupby(keys, sort=False)[column].last().to_dict()
+
+
+def test_every_property_matches_a_model_of_the_rows(empty_db, tmp_path):
+    """Each loaded property equals the rows folded in order: requests summed, first_seen the
+    earliest, last_seen the latest, optional text the last non-empty value.
+
+    Pairs repeat inside a batch, across batches (batch size 37) and across two deliveries,
+    and optional values are blank or disagree, so a row attached to the wrong node or a
+    wrong fold shows up as a difference."""
+    rng = random.Random(5)
+    d1 = small_delivery(80, seed=9)
+    stamps = [f"2026-0{m}-{d:02d}T{h:02d}:00:00Z" for m in (1, 2, 3) for d in (3, 17) for h in (1, 13)]
+
+    def reshuffled(frame: pd.DataFrame, frac: float, seed: int) -> pd.DataFrame:
+        out = frame.sample(frac=frac, random_state=seed).copy()
+        pairs = [sorted(rng.sample(stamps, 2)) for _ in range(len(out))]
+        out["first_seen"] = [a for a, _ in pairs]
+        if "last_seen" in out:
+            out["last_seen"] = [b for _, b in pairs]
+        if "requests" in out:
+            out["requests"] = [str(rng.randint(1, 50)) for _ in range(len(out))]
+        return out
+
+    tpl = reshuffled(d1["prompt_templates"], 0.5, 1)
+    tpl["capability"] = [rng.choice(["", "coding", "tool_use"]) for _ in range(len(tpl))]
+    d1["prompt_templates"] = pd.concat([d1["prompt_templates"], tpl]).sample(frac=1, random_state=2)
+    d1["ip_sightings"] = pd.concat([d1["ip_sightings"], reshuffled(d1["ip_sightings"], 0.5, 3)])
+    pay = reshuffled(d1["payment_methods"], 0.5, 4)
+    pay["first_seen"] = [rng.choice(["", s]) for s in pay["first_seen"]]
+    pay["method_type"] = [rng.choice(["", "prepaid", "virtual"]) for _ in range(len(pay))]
+    pay["bin"] = [rng.choice(["", "535522"]) for _ in range(len(pay))]
+    d1["payment_methods"] = pd.concat([d1["payment_methods"], pay])
+    d2 = {
+        "prompt_templates": reshuffled(d1["prompt_templates"], 0.3, 5),
+        "ip_sightings": reshuffled(d1["ip_sightings"], 0.3, 6),
+        "ip_intel": d1["ip_intel"].assign(
+            as_org=[rng.choice(["", "Renamed Org"]) for _ in range(len(d1["ip_intel"]))],
+            asn=[rng.choice(["", "64499"]) for _ in range(len(d1["ip_intel"]))],
+            proxy_provider=[rng.choice(["", "ShadeVPN"]) for _ in range(len(d1["ip_intel"]))],
+        ),
+    }
+    load(empty_db, write_delivery(d1, tmp_path / "d1"), tmp_path, batch_size=37)
+    load(empty_db, write_delivery(d2, tmp_path / "d2"), tmp_path, "r2.json", batch_size=37)
+    rows = {k: pd.concat([d1[k], d2[k]]) if k in d2 else d1[k] for k in d1}
+
+    def folded(frame: pd.DataFrame, keys: list[str]) -> dict:
+        frame = frame.assign(first=_ms(frame["first_seen"]), last=_ms(frame["last_seen"]),
+                             requests=frame["requests"].astype(int))
+        g = frame.groupby(keys).agg(requests=("requests", "sum"), first=("first", "min"), last=("last", "max"))
+        return {k: tuple(v) for k, v in g.iterrows()}
+
+    def edges(query: str) -> dict:
+        return {(r["a"], r["b"]): tuple(r["v"]) for r in read(empty_db, query)}
+
+    got = edges("""MATCH (a:Account)-[e:USED_TEMPLATE]->(t) RETURN a.id AS a, t.hash AS b,
+                   [e.requests, e.first_seen.epochMillis, e.last_seen.epochMillis] AS v""")
+    assert got == folded(rows["prompt_templates"], ["account_id", "template_hash"])
+    got = edges("""MATCH (a:Account)-[e:USED_IP]->(i) RETURN a.id AS a, i.address AS b,
+                   [e.requests, e.first_seen.epochMillis, e.last_seen.epochMillis] AS v""")
+    assert got == folded(rows["ip_sightings"], ["account_id", "ip"])
+
+    got = edges("MATCH (a:Account)-[e:USED_TEMPLATE]->(t) RETURN a.id AS a, t.hash AS b, [e.capability] AS v")
+    caps = _last_non_empty(rows["prompt_templates"], ["account_id", "template_hash"], "capability")
+    assert {k: v[0] for k, v in got.items() if v[0] is not None} == caps
+    got = {r["h"]: r["c"] for r in read(empty_db, "MATCH (t:PromptTemplate) RETURN t.hash AS h, t.capability AS c")}
+    assert got == _last_non_empty(rows["prompt_templates"], ["template_hash"], "capability")
+
+    pays = rows["payment_methods"]
+    got = edges("""MATCH (a:Account)-[e:PAID_WITH]->(p) RETURN a.id AS a, p.fingerprint AS b,
+                   [e.method_type, e.first_seen.epochMillis] AS v""")
+    dated = pays[pays["first_seen"] != ""]
+    first = dated.assign(ms=_ms(dated["first_seen"])).groupby(["account_id", "payment_fingerprint"])["ms"].min()
+    method = _last_non_empty(pays, ["account_id", "payment_fingerprint"], "method_type")
+    assert got == {k: (method.get(k), first.get(k)) for k in got}
+    assert set(got) == set(zip(pays["account_id"], pays["payment_fingerprint"], strict=True))
+    for column in ("method_type", "bin", "issuer_country"):
+        stored = read(empty_db, "MATCH (p:PaymentMethod) RETURN p.fingerprint AS f, p[$c] AS v", c=column)
+        assert {r["f"]: r["v"] for r in stored if r["v"] is not None} == _last_non_empty(
+            pays, ["payment_fingerprint"], column), column
+
+    intel = rows["ip_intel"]
+    for column in ("as_org", "proxy_provider"):
+        stored = read(empty_db, "MATCH (i:IP) RETURN i.address AS ip, i[$c] AS v", c=column)
+        assert {r["ip"]: r["v"] for r in stored if r["v"] is not None} == _last_non_empty(intel, ["ip"], column)
+    links = read(empty_db, "MATCH (i:IP)-[:IN_ASN]->(n) RETURN i.address AS ip, n.number AS asn")
+    assert {(r["ip"], r["asn"]) for r in links} == {
+        (ip, int(asn)) for ip, asn in zip(intel["ip"], intel["asn"], strict=True) if asn}
+    links = read(empty_db, "MATCH (i:IP)-[:EXIT_OF]->(p) RETURN i.address AS ip, p.name AS p")
+    assert {(r["ip"], r["p"]) for r in links} == {
+        (ip, p) for ip, p in zip(intel["ip"], intel["proxy_provider"], strict=True) if p}
+    orgs = read(empty_db, "MATCH (n:ASN) RETURN n.number AS n, n.org AS org")
+    named = intel[(intel["asn"] != "") & (intel["as_org"] != "")]
+    assert {r["n"]: r["org"] for r in orgs} == {int(k): v for k, v in named.groupby("asn")["as_org"].last().items()}
