@@ -15,8 +15,9 @@ Raw facts (from the data contract, loaded by `ingest`):
     (:IP)-[:EXIT_OF]->(:Proxy)
     (:IP)-[:IN_ASN]->(:ASN)
 
-Bookkeeping of loads: (:IngestFile {sha256, name, kind, rows, status}) and
-(:IngestBatch {key}) — the batches of a file already committed (see ingest.load).
+Bookkeeping of loads: (:IngestFile {sha256, name, kind, rows, status, batch_size, partitions})
+and (:IngestBatch {key: "sha256:chunk" or "sha256:chunk:part"}) — the batches of a file
+already committed (see ingest.load).
 
 Derived by detection (graph.detect):
 
