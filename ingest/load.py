@@ -227,6 +227,7 @@ RETURN f.batch_size AS batch_size, coalesce(f.partitions, 1) AS partitions
 """
 DONE_BATCHES = "MATCH (b:IngestBatch) WHERE b.key STARTS WITH $prefix RETURN b.key AS key"
 MARK_BATCH = "CREATE (:IngestBatch {key: $key, rows: $rows, at: datetime()})"
+BATCH_DONE = "RETURN EXISTS { MATCH (:IngestBatch {key: $key}) } AS done"
 FINISH_FILE = """
 MATCH (f:IngestFile {sha256: $sha})
 SET f.status = 'complete', f.finished_at = datetime(), f.rows = $rows, f.loaded = $loaded,
@@ -462,7 +463,11 @@ def prefetch(items: Iterator, depth: int = 2) -> Iterator:
 def _write_batch(
     tx: neo4j.ManagedTransaction, statement: str, parameters: dict, rows: int, key: str
 ) -> None:
-    # The batch's marker commits in the same transaction as its rows: all or nothing.
+    # The batch's marker commits in the same transaction as its rows: all or nothing. When a
+    # connection drops during COMMIT the driver retries without knowing whether it landed;
+    # a retry that finds the marker writes nothing twice.
+    if tx.run(BATCH_DONE, key=key).single(strict=True)["done"]:
+        return
     if rows:
         tx.run(statement, parameters).consume()
     tx.run(MARK_BATCH, key=key, rows=rows).consume()

@@ -7,6 +7,8 @@ act on (database down, bad arguments, bad files) print one line and exit non-zer
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -236,8 +238,6 @@ def evaluate_cmd(
 @app.command("app")
 def app_cmd(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port on 127.0.0.1.")) -> None:
     """Serve the investigator app (Streamlit) on 127.0.0.1:PORT."""
-    import os
-
     script = Path(__file__).resolve().parent.parent / "app.py"
     if not script.exists():
         raise UserError(f"{script} not found (run from a source checkout)")
@@ -248,14 +248,32 @@ def app_cmd(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Por
     os.execv(sys.executable, cmd)  # streamlit takes over this process (signals reach it directly)
 
 
+def _route_driver_logs() -> None:
+    """Keep the driver's own log lines (connection resets, retry warnings) off stderr.
+
+    The CLI reports a lost database itself, in one line; RINGWATCH_DRIVER_LOG=debug (or
+    info, warning, error) shows the driver's lines too, for diagnosing a connection.
+    """
+    logger = logging.getLogger("neo4j")
+    level = os.environ.get("RINGWATCH_DRIVER_LOG", "").strip().upper()
+    if level in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level)
+    else:
+        logger.addHandler(logging.NullHandler())  # stops Python's last-resort handler printing them
+
+
 def main() -> None:
+    _route_driver_logs()
     try:
         app(standalone_mode=False)
     except (DatabaseUnavailable, server.ServerError, UserError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except (ServiceUnavailable, SessionExpired, AuthError) as e:
-        err.print(f"[red]error:[/red] {unavailable_message(_safe_target(), e)}", highlight=False)
+        err.print(f"[red]error:[/red] {unavailable_message(_safe_target(), e)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except typer.Exit as e:
         sys.exit(e.exit_code)

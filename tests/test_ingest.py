@@ -6,8 +6,10 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -15,8 +17,9 @@ import pytest
 from conftest import ROOT, run_cli
 from delivery import graph_digest, small_delivery, write_delivery
 
-from graph.connection import read
-from ingest.load import ingest
+from graph.connection import read, resolve_target, session
+from ingest.contract import validate
+from ingest.load import WRITE, _write_batch, batch_parameters, ingest
 
 
 def load(driver, folder, tmp_path, name="report.json", batch_size=10_000):
@@ -94,6 +97,99 @@ def test_killed_load_resumes_to_the_same_graph(empty_db, tmp_path):
     assert graph_digest(empty_db) == clean
     statuses = {r["status"] for r in json.loads((tmp_path / "resume.json").read_text())["files"].values()}
     assert "resumed" in statuses
+
+
+def test_a_retry_after_a_lost_commit_writes_nothing_twice(empty_db, tmp_path):
+    """The driver retries a batch whose COMMIT reply was lost; the batch had landed."""
+    frames = small_delivery(60)
+    load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
+    checked = validate("prompt_templates", frames["prompt_templates"].astype(str), lambda ids: set(ids))
+    parameters = batch_parameters("prompt_templates", checked.valid)
+    with session(empty_db, write=True) as s:  # the first attempt: rows and marker commit
+        s.execute_write(_write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
+    once = graph_digest(empty_db)
+    with session(empty_db, write=True) as s:  # the retry: finds the marker, adds nothing
+        s.execute_write(_write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
+    assert graph_digest(empty_db) == once
+
+
+class CuttableRelay:
+    """A TCP relay to the test database that can be cut, as a crashed server or a lost network is."""
+
+    def __init__(self, port: int) -> None:
+        self.target, self.sockets = port, []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # the listener was closed: the relay is cut
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            for s in (client, server):  # Bolt is request/response: Nagle would stall every reply
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sockets += [client, server]
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        # shutdown wakes the thread blocked in accept() (close alone would not, on Linux);
+        # new connections are refused from now on
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def test_database_lost_mid_load_is_one_line_and_resumable(empty_db, tmp_path, neo4j_server):
+    folder = write_delivery(small_delivery(3000, seed=12), tmp_path / "d")
+    relay = CuttableRelay(int(neo4j_server["RINGWATCH_BOLT_PORT"]))
+    local = resolve_target()
+    env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{relay.port}", "NEO4J_USER": local.user,
+           "NEO4J_PASSWORD": local.password}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringwatch.cli", "ingest", str(folder), "--report", str(tmp_path / "cut.json"),
+         "--batch-size", "300"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if read(empty_db, "MATCH ()-[e:USED_IP]->() RETURN count(e) AS n")[0]["n"] > 1000:
+            break
+        time.sleep(0.05)
+    relay.cut()
+    started = time.monotonic()
+    _, stderr = proc.communicate(timeout=120)
+    waited = time.monotonic() - started
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "[#" not in stderr  # no driver log lines either
+    last = [line for line in stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("error: cannot reach Neo4j at bolt://127.0.0.1:") and last.endswith("server is up")
+    assert waited < 60, f"the CLI took {waited:.0f} s to give up"
+    # the batches that committed before the cut stay; a second run completes the load
+    result = run_cli("ingest", str(folder), "--report", str(tmp_path / "after.json"))
+    assert result.returncode == 0, result.stderr
+    resumed = graph_digest(empty_db)
+    from graph import server
+
+    server.reset()
+    load(empty_db, folder, tmp_path, "clean.json", batch_size=300)
+    assert resumed == graph_digest(empty_db)
 
 
 BAD_ROWS = {
