@@ -226,8 +226,7 @@ SET f.name = $name, f.kind = $kind
 RETURN f.batch_size AS batch_size, coalesce(f.partitions, 1) AS partitions
 """
 DONE_BATCHES = "MATCH (b:IngestBatch) WHERE b.key STARTS WITH $prefix RETURN b.key AS key"
-MARK_BATCH = "CREATE (:IngestBatch {key: $key, rows: $rows, at: datetime()})"
-BATCH_DONE = "RETURN EXISTS { MATCH (:IngestBatch {key: $key}) } AS done"
+CLAIM_BATCH = "MERGE (b:IngestBatch {key: $key}) ON CREATE SET b.rows = $rows, b.at = datetime()"
 FINISH_FILE = """
 MATCH (f:IngestFile {sha256: $sha})
 SET f.status = 'complete', f.finished_at = datetime(), f.rows = $rows, f.loaded = $loaded,
@@ -465,12 +464,11 @@ def _write_batch(
 ) -> None:
     # The batch's marker commits in the same transaction as its rows: all or nothing. When a
     # connection drops during COMMIT the driver retries without knowing whether it landed;
-    # a retry that finds the marker writes nothing twice.
-    if tx.run(BATCH_DONE, key=key).single(strict=True)["done"]:
+    # a retry that finds the marker already there writes nothing twice.
+    if tx.run(CLAIM_BATCH, key=key, rows=rows).consume().counters.nodes_created == 0:
         return
     if rows:
         tx.run(statement, parameters).consume()
-    tx.run(MARK_BATCH, key=key, rows=rows).consume()
 
 
 def ingest(
