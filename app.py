@@ -398,8 +398,7 @@ def sidebar(driver) -> None:
 
 def queue_page(driver) -> None:
     st.title("Ring queue")
-    pop = inv.population(driver)
-    caps = inv.capabilities(pop)
+    caps = inv.capabilities(driver)
     with st.container(border=True):
         c1, c2, c3, c4, c5 = st.columns([3, 2, 1.2, 1.2, 2])
         statuses = c1.multiselect("Status", ALL_STATUSES, default=DEFAULT_STATUSES, key="f_status",

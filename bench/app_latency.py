@@ -60,7 +60,7 @@ def queue_page(driver) -> None:
     """What the queue page runs on load (default filter)."""
     inv.last_run(driver)
     inv.status_counts(driver)
-    inv.capabilities(inv.population(driver))
+    inv.capabilities(driver)
     flt = inv.QueueFilter()
     inv.queue_count(driver, flt)
     inv.queue(driver, flt)

@@ -69,7 +69,7 @@ MATCH (r:Ring)
 WHERE r.status IN $statuses
   AND r.score >= $min_score
   AND r.size >= $min_size AND ($max_size IS NULL OR r.size <= $max_size)
-  AND ($capability IS NULL OR r.capability_mix CONTAINS $capability)
+  AND ($capability IS NULL OR $capability IN r.capabilities)
   AND (NOT $changed_only OR r.previous_size IS NULL OR r.size <> r.previous_size OR r.new_members > 0)
 """
 
@@ -208,6 +208,12 @@ WITH a.created_at.epochSeconds / 86400 AS day, count(*) AS signups
 RETURN day, signups
 ORDER BY day
 LIMIT 5000
+"""
+
+CAPABILITIES = """
+MATCH (r:Ring)
+UNWIND r.capabilities AS capability
+RETURN capability, count(*) AS rings ORDER BY rings DESC, capability
 """
 
 POPULATION = """
@@ -368,8 +374,7 @@ class QueueFilter:
             "min_score": float(self.min_score),
             "min_size": int(self.min_size),
             "max_size": None if self.max_size is None else int(self.max_size),
-            # capability_mix is JSON text: match the quoted key, e.g. `"coding":`
-            "capability": None if not self.capability else json.dumps(self.capability) + ":",
+            "capability": self.capability or None,
             "changed_only": bool(self.changed_only),
         }
 
@@ -413,13 +418,12 @@ def last_run(driver: neo4j.Driver) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def capabilities(population_frame: pd.DataFrame) -> list[str]:
-    """The capabilities seen in any ring's mix (for the queue filter), most common first."""
-    counts: dict[str, float] = {}
-    for mix in population_frame.get("capability_mix", []):
-        for cap, share in parse_json(mix, {}).items():
-            counts[cap] = counts.get(cap, 0.0) + share
-    return sorted(counts, key=lambda c: -counts[c])
+def capabilities(driver: neo4j.Driver) -> list[str]:
+    """The capabilities in any ring's traffic (the queue filter's choices), in the most rings first.
+
+    One pass over the Ring label returning a row per capability (a handful), instead of every
+    ring's mix to the client."""
+    return [row["capability"] for row in q(driver, CAPABILITIES)]
 
 
 # --- ring ----------------------------------------------------------------------------------------------------------

@@ -158,7 +158,10 @@ def _write(tx, ring_rows, member_rows, retired, run, at) -> None:
 
 
 def _plain(value):
-    """Neo4j-storable value: numpy scalars to Python, dicts/lists to JSON text."""
+    """Neo4j-storable value: numpy scalars to Python, lists of strings as they are (a native
+    property Cypher can test with IN), other dicts and lists to JSON text."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
     if isinstance(value, dict | list):
         return json.dumps(value)
     if hasattr(value, "item"):

@@ -203,7 +203,9 @@ def score_communities(
     r["bound"] = [
         json.dumps(_top_bound(bound_summary[bound_summary["community"] == c])) for c in r.index
     ]
-    r["capability_mix"] = [json.dumps(_shares(capabilities, c)) for c in r.index]
+    mixes = [_shares(capabilities, c) for c in r.index]
+    r["capability_mix"] = [json.dumps(mix) for mix in mixes]
+    r["capabilities"] = [list(mix) for mix in mixes]  # by share; a native list the queue filters on
     r["reason"] = [
         ring_reason(row, bound_summary[bound_summary["community"] == c], _series(proxies, c), _series(methods, c))
         for c, row in r.iterrows()
@@ -295,7 +297,8 @@ def _member_line(row) -> str:
 
 
 def _empty_rings() -> pd.DataFrame:
-    return pd.DataFrame(columns=["community", "size", "score", *FEATURES, "bound", "capability_mix", "reason"])
+    return pd.DataFrame(columns=["community", "size", "score", *FEATURES, "bound", "capability_mix", "capabilities",
+                                 "reason"])
 
 
 def _empty_members() -> pd.DataFrame:

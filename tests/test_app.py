@@ -8,7 +8,9 @@ expects the banner, not a traceback, and recovery once the database is back.
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import Counter
 
 import pytest
 from conftest import ROOT, free_port
@@ -85,6 +87,23 @@ def test_queue_lists_rings_and_hides_watch(world, driver):
     # a score filter narrows the queue
     at.slider(key="f_score").set_value(0.95).run()
     assert all(float(o.split("score ")[1].split(" ")[0]) >= 0.95 for o in at.selectbox(key="open_ring_select").options)
+
+
+def test_capability_filter_offers_the_rings_capabilities_and_narrows_the_queue(world, driver):
+    rows = read(driver, "MATCH (r:Ring) RETURN r.id AS id, r.capability_mix AS mix")
+    mixes = {r["id"]: json.loads(r["mix"]) for r in rows}
+    rings_with = Counter(cap for mix in mixes.values() for cap in mix)
+    at = new_app().run()
+    options = at.selectbox(key="f_cap").options
+    assert options[0] == "any" and set(options[1:]) == set(rings_with)
+    assert [rings_with[c] for c in options[1:]] == sorted(rings_with.values(), reverse=True)  # most rings first
+    rarest = options[-1]
+    assert rings_with[rarest] < len(mixes) <= inv.QUEUE_LIMIT  # the filter has something to leave out
+    at.multiselect(key="f_status").select("watch").run()  # every status
+    at.selectbox(key="f_cap").select(rarest).run()
+    assert not at.exception, at.exception
+    shown = {o.split(" ")[0] for o in at.selectbox(key="open_ring_select").options}
+    assert shown == {ring_id for ring_id, mix in mixes.items() if rarest in mix}
 
 
 def test_open_ring_and_expand_a_node(world, driver, rings):
