@@ -221,7 +221,7 @@ MATCH (r:Ring)
 RETURN r.id AS id, r.status AS status, r.score AS score, r.size AS size,
        r.private_share AS private_share, r.eliciting_share AS eliciting_share, r.uniformity AS uniformity,
        r.masked_share AS masked_share, r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst,
-       r.partner_flagged AS partner_flagged, r.capability_mix AS capability_mix
+       r.partner_flagged AS partner_flagged
 LIMIT $limit
 """
 
@@ -524,7 +524,7 @@ def timeline_series(frame: pd.DataFrame, daily_signups: pd.DataFrame | None = No
 
 def population(driver: neo4j.Driver, limit: int = POPULATION_LIMIT) -> pd.DataFrame:
     rows = q(driver, POPULATION, limit=int(limit))
-    return pd.DataFrame(rows, columns=["id", "status", "score", "size", *FEATURES, "capability_mix"])
+    return pd.DataFrame(rows, columns=["id", "status", "score", "size", *FEATURES])
 
 
 def ring_view(
