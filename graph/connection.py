@@ -125,9 +125,11 @@ def open_driver(target: Target | None = None, verify: bool = True) -> neo4j.Driv
     if verify:
         try:
             driver.verify_connectivity()
-        except (ServiceUnavailable, SessionExpired, AuthError, OSError, ValueError) as error:
+        except BaseException as error:  # whatever it was, the driver is closed, not left to the GC
             driver.close()
-            raise DatabaseUnavailable(unavailable_message(target, error)) from error
+            if isinstance(error, ServiceUnavailable | SessionExpired | AuthError | OSError | ValueError):
+                raise DatabaseUnavailable(unavailable_message(target, error)) from error
+            raise
     driver._ringwatch_target = target  # type: ignore[attr-defined]  # so helpers know the database
     return driver
 

@@ -26,9 +26,10 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import neo4j
 import pandas as pd
@@ -245,6 +246,7 @@ class FileReport:
     extra_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     retried: int = 0  # transactions Neo4j made us retry (lock waits that became deadlocks)
+    valid: int = 0  # rows that would load (checks only; a check loads nothing)
 
     def as_dict(self) -> dict:
         out = {
@@ -257,6 +259,8 @@ class FileReport:
             "rows_per_second": round(self.read / self.seconds, 1) if self.read and self.seconds else None,
             "retried_transactions": self.retried,
         }
+        if self.status == "checked":
+            out["valid"] = self.valid
         if self.extra_columns:
             out["extra_columns"] = self.extra_columns
         return out
@@ -351,7 +355,6 @@ def load_file(
     task = progress.add_task(path.name, total=approx_rows or None) if progress else None
     quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
     quarantine_path.unlink(missing_ok=True)  # every run rewrites the file's invalid rows in full
-    wrote_header = False
 
     def checked_chunks() -> Iterator[tuple[pd.DataFrame, Checked, list[tuple[dict, int]]]]:
         for raw in read_chunks(path, batch_size):
@@ -388,18 +391,11 @@ def load_file(
     in_flight: deque = deque()  # (index, parts' parameters, rows read) of chunks not yet written
     step = -1
     with ThreadPoolExecutor(min(writers, parts), thread_name_prefix="ingest-writer") as pool, \
-            _counting_retries() as retries:
-        for step, (raw, checked, split) in enumerate(prefetch(checked_chunks(), depth=parts + 1)):
+            _counting_retries() as retries, closing(prefetch(checked_chunks(), depth=parts + 1)) as validated:
+        for step, (raw, checked, split) in enumerate(validated):
             if step == 0:
                 report.extra_columns = [c for c in raw.columns if c not in spec.columns]
-            report.read += len(raw)
-            report.quarantined += len(checked.invalid)
-            report.reasons.update(checked.invalid["_reason"].tolist())
-            if len(checked.invalid):
-                quarantine_dir.mkdir(parents=True, exist_ok=True)
-                checked.invalid.insert(0, "_file", path.name)
-                checked.invalid.to_csv(quarantine_path, mode="a", header=not wrote_header, index=False)
-                wrote_header = True
+            _tally(report, raw, checked, quarantine_path, path.name)
             report.loaded += len(checked.valid)
             in_flight.append((step, split, len(raw)))
             write_step(step, in_flight)
@@ -413,6 +409,56 @@ def load_file(
         quarantined=report.quarantined,
     )
     return report
+
+
+def check_file(
+    driver: neo4j.Driver,
+    kind: str,
+    path: Path,
+    quarantine_dir: Path,
+    batch_size: int,
+    delivered: set[str],
+    progress: Progress | None = None,
+) -> FileReport:
+    """Validate one file as `load_file` would and write its quarantine; write nothing to the graph.
+
+    An account is known if this delivery's accounts file holds it (`delivered`, filled while
+    the accounts file is checked, which comes first) or the graph does (read-only lookup).
+    """
+    report = FileReport(status="checked")
+    _, approx_rows = fingerprint(path)
+
+    def known_accounts(ids: list[str]) -> set[str]:
+        elsewhere = [i for i in ids if i not in delivered]
+        in_graph = set(read(driver, KNOWN_ACCOUNTS, ids=elsewhere)[0]["ids"]) if elsewhere else set()
+        return {i for i in ids if i in delivered} | in_graph
+
+    task = progress.add_task(path.name, total=approx_rows or None) if progress else None
+    quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
+    quarantine_path.unlink(missing_ok=True)
+    for index, raw in enumerate(read_chunks(path, batch_size)):
+        if index == 0:
+            report.extra_columns = [c for c in raw.columns if c not in FILES[kind].columns]
+        checked = validate(kind, raw, known_accounts if kind != "accounts" else None)
+        _tally(report, raw, checked, quarantine_path, path.name)
+        report.valid += len(checked.valid)
+        if kind == "accounts":
+            delivered.update(checked.valid["account_id"].tolist())
+        if progress is not None:
+            progress.update(task, advance=len(raw))
+    return report
+
+
+def _tally(report: FileReport, raw: pd.DataFrame, checked: Checked, quarantine_path: Path, name: str) -> None:
+    """Count a validated chunk and append its invalid rows, whole, to the file's quarantine CSV."""
+    report.read += len(raw)
+    report.quarantined += len(checked.invalid)
+    report.reasons.update(checked.invalid["_reason"].tolist())
+    if len(checked.invalid):
+        quarantine_path.parent.mkdir(parents=True, exist_ok=True)
+        header = not quarantine_path.exists()
+        checked.invalid.insert(0, "_file", name)
+        checked.invalid.to_csv(quarantine_path, mode="a", header=header, index=False)
 
 
 class _RetryCounter(logging.Filter):
@@ -440,23 +486,44 @@ def _counting_retries() -> Iterator[_RetryCounter]:
 
 
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:
-    """Iterate `items`, producing up to `depth` ahead in a background thread."""
+    """Iterate `items`, producing up to `depth` ahead in a background thread.
+
+    Closing the iterator (as `closing()` does when the consumer fails) stops the producer
+    after its current item and waits for it: a thread still inside pandas or Arrow when the
+    interpreter exits aborts the process ("terminate called without an active exception").
+    """
     done = object()
+    stop = threading.Event()
     q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def produce() -> None:
         try:
             for item in items:
-                q.put(item)
-            q.put(done)
+                if not put(item):
+                    return
+            put(done)
         except BaseException as e:  # re-raised in the consumer
-            q.put(e)
+            put(e)
 
-    threading.Thread(target=produce, daemon=True, name="ingest-prefetch").start()
-    while (item := q.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    producer = threading.Thread(target=produce, daemon=True, name="ingest-prefetch")
+    producer.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
 
 
 def _write_batch(
@@ -478,13 +545,20 @@ def ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     console: Console | None = None,
     writers: int = DEFAULT_WRITERS,
+    check: bool = False,
 ) -> dict:
-    """Load every contract file of `folder`; returns (and writes) the JSON report."""
+    """Load every contract file of `folder`; returns (and writes) the JSON report.
+
+    With `check`, validate only: the report and quarantine are written as a load would write
+    them, and the database is only read (to know accounts delivered earlier).
+    """
     files = delivery_files(folder)
     report_path = report_path or Path("ingest-report.json")
     quarantine_dir = report_path.parent / f"{report_path.stem}-quarantine"
     console = console or Console(stderr=True)
-    ensure_schema(driver)
+    if not check:
+        ensure_schema(driver)
+    delivered: set[str] = set()
     started = time.monotonic()
     reports: dict[str, FileReport] = {}
     columns = (
@@ -494,13 +568,17 @@ def ingest(
     with Progress(*columns, console=console) as progress:
         for kind, path in files:
             began = time.monotonic()
-            reports[path.name] = load_file(
-                driver, kind, path, quarantine_dir, batch_size, progress, writers=writers
-            )
+            if check:
+                reports[path.name] = check_file(driver, kind, path, quarantine_dir, batch_size, delivered, progress)
+            else:
+                reports[path.name] = load_file(
+                    driver, kind, path, quarantine_dir, batch_size, progress, writers=writers
+                )
             reports[path.name].seconds = time.monotonic() - began
     elapsed = time.monotonic() - started
     total_read = sum(r.read for r in reports.values())
     result = {
+        "check_only": check,
         "files": {name: r.as_dict() for name, r in reports.items()},
         "elapsed_seconds": round(elapsed, 3),
         "rows_per_second": round(total_read / elapsed, 1) if elapsed > 0 else None,
@@ -527,13 +605,16 @@ class _RateColumn(TextColumn):
 
 def summary_table(result: dict) -> Table:
     rate = result["rows_per_second"] or 0
-    table = Table(title=f"ingest: {result['elapsed_seconds']:.1f} s, {rate:,.0f} rows/s")
-    numeric = ("read", "loaded", "quarantined", "seconds", "rows/s")
+    check = result.get("check_only", False)
+    what = "check (nothing written)" if check else "ingest"
+    table = Table(title=f"{what}: {result['elapsed_seconds']:.1f} s, {rate:,.0f} rows/s")
+    good = "valid" if check else "loaded"
+    numeric = ("read", good, "quarantined", "seconds", "rows/s")
     for col in ("file", "status", *numeric, "reasons"):
         table.add_column(col, justify="right" if col in numeric else "left")
     for name, r in result["files"].items():
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(r["reasons"].items()))
-        counts = (f"{r['read']:,}", f"{r['loaded']:,}", f"{r['quarantined']:,}", f"{r['seconds']:.1f}",
+        counts = (f"{r['read']:,}", f"{r[good]:,}", f"{r['quarantined']:,}", f"{r['seconds']:.1f}",
                   f"{r['rows_per_second']:,.0f}" if r["rows_per_second"] else "")
         table.add_row(name, r["status"], *counts, reasons)
     return table

@@ -93,6 +93,11 @@ def ingest_cmd(
         2, "--writers", min=1, max=16,
         help="Concurrent write transactions (each chunk is split so they lock different nodes).",
     ),
+    check: bool = typer.Option(
+        False, "--check",
+        help="Validate only: write the report and quarantine, change nothing in the database "
+             "(it is read to know accounts delivered earlier).",
+    ),
 ) -> None:
     """Validate and load a delivery; invalid rows go to quarantine with their reason."""
     from graph.connection import open_driver
@@ -100,7 +105,7 @@ def ingest_cmd(
 
     driver = open_driver()
     try:
-        ingest(driver, folder, report, batch_size, console=err, writers=writers)
+        ingest(driver, folder, report, batch_size, console=err, writers=writers, check=check)
     except IngestError as e:
         raise UserError(str(e)) from e
     finally:

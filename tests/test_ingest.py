@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from delivery import graph_digest, small_delivery, write_delivery
 
 from graph.connection import read, resolve_target, session
 from ingest.contract import validate
-from ingest.load import WRITE, _write_batch, batch_parameters, ingest
+from ingest.load import WRITE, _write_batch, batch_parameters, ingest, prefetch
 
 
 def load(driver, folder, tmp_path, name="report.json", batch_size=10_000):
@@ -111,6 +112,25 @@ def test_a_retry_after_a_lost_commit_writes_nothing_twice(empty_db, tmp_path):
     with session(empty_db, write=True) as s:  # the retry: finds the marker, adds nothing
         s.execute_write(_write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
     assert graph_digest(empty_db) == once
+
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_fails():
+    """A producer left running inside pandas/Arrow at exit aborts the process (SIGABRT)."""
+    produced = []
+
+    def slow():
+        for i in range(200):
+            time.sleep(0.01)
+            produced.append(i)
+            yield i
+
+    with pytest.raises(RuntimeError), closing(prefetch(slow(), depth=2)) as items:
+        for i in items:
+            if i == 3:
+                raise RuntimeError("a writer failed")
+    assert not [t for t in threading.enumerate() if t.name == "ingest-prefetch" and t.is_alive()]
+    assert len(produced) < 10  # stopped after its current item, not run to the end
 
 
 class CuttableRelay:
@@ -248,6 +268,38 @@ def test_every_kind_of_bad_row_is_quarantined_and_the_rest_loads(empty_db, tmp_p
     assert set(quarantined["_reason"]) == {why for _, why in BAD_ROWS["ip_sightings"]}
     assert "300.1.1.1" in set(quarantined["ip"])  # written whole and unchanged
     assert graph_digest(empty_db)["accounts"] == 100
+
+
+
+def test_check_reports_what_a_load_would_and_writes_nothing(empty_db, tmp_path):
+    earlier = small_delivery(30, seed=5)  # accounts of an earlier delivery, known only to the graph
+    load(empty_db, write_delivery({"accounts": earlier["accounts"]}, tmp_path / "earlier"), tmp_path, "earlier.json")
+    frames = small_delivery(100)
+    for kind, rows in BAD_ROWS.items():
+        frames[kind] = pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
+    returning = frames["ip_sightings"].iloc[[0]].assign(account_id=earlier["accounts"]["account_id"].iloc[0])
+    frames["ip_sightings"] = pd.concat([frames["ip_sightings"], returning], ignore_index=True)
+    folder = write_delivery(frames, tmp_path / "d")
+    size = "MATCH (n) RETURN count(n) AS nodes, COUNT { MATCH ()-[e]->() } AS relationships"
+    before = read(empty_db, size)
+    result = run_cli("ingest", str(folder), "--check", "--report", str(tmp_path / "check.json"))
+    assert result.returncode == 0, result.stderr
+    assert "check (nothing written)" in result.stderr
+    assert read(empty_db, size) == before  # not even a record of the file
+    checked = json.loads((tmp_path / "check.json").read_text())
+    assert checked["check_only"] is True
+    loaded = load(empty_db, folder, tmp_path, "load.json")
+    assert set(checked["files"]) == set(loaded["files"])
+    for name, c in checked["files"].items():
+        got = loaded["files"][name]
+        assert c["status"] == "checked" and c["loaded"] == 0, name
+        assert (c["read"], c["valid"], c["quarantined"], c["reasons"]) == (
+            got["read"], got["loaded"], got["quarantined"], got["reasons"]), name
+    assert checked["files"]["ip_sightings.csv"]["reasons"]["unknown account"] == 1  # ghost, not the earlier account
+    check_q, load_q = tmp_path / "check-quarantine", tmp_path / "load-quarantine"
+    assert sorted(f.name for f in check_q.iterdir()) == sorted(f.name for f in load_q.iterdir())
+    for f in check_q.iterdir():
+        assert f.read_text() == (load_q / f.name).read_text(), f.name
 
 
 HOSTILE = [
