@@ -47,7 +47,7 @@ from rich.table import Table
 
 from graph.connection import read, session, write
 from graph.schema import ensure_schema
-from ingest.contract import FILES, Checked, FileSpec, kind_of, validate
+from ingest.contract import FILES, Checked, kind_of, validate
 
 DEFAULT_BATCH_SIZE = 10_000
 DEFAULT_WRITERS = 2
@@ -246,7 +246,6 @@ class FileReport:
     extra_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     retried: int = 0  # transactions Neo4j made us retry (lock waits that became deadlocks)
-    valid: int = 0  # rows that would load (checks only; a check loads nothing)
 
     def as_dict(self) -> dict:
         out = {
@@ -259,8 +258,8 @@ class FileReport:
             "rows_per_second": round(self.read / self.seconds, 1) if self.read and self.seconds else None,
             "retried_transactions": self.retried,
         }
-        if self.status == "checked":
-            out["valid"] = self.valid
+        if self.status == "checked":  # a check loads nothing; these rows would load
+            out["valid"] = self.read - self.quarantined
         if self.extra_columns:
             out["extra_columns"] = self.extra_columns
         return out
@@ -331,7 +330,6 @@ def load_file(
     progress: Progress | None = None,
     writers: int = DEFAULT_WRITERS,
 ) -> FileReport:
-    spec: FileSpec = FILES[kind]
     report = FileReport()
     sha, approx_rows = fingerprint(path)
     state = read(driver, FILE_STATE, sha=sha)
@@ -353,8 +351,7 @@ def load_file(
         return set(read(driver, KNOWN_ACCOUNTS, ids=ids)[0]["ids"])
 
     task = progress.add_task(path.name, total=approx_rows or None) if progress else None
-    quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
-    quarantine_path.unlink(missing_ok=True)  # every run rewrites the file's invalid rows in full
+    quarantine_path = _fresh_quarantine(quarantine_dir, path)
 
     def checked_chunks() -> Iterator[tuple[pd.DataFrame, Checked, list[tuple[dict, int]]]]:
         for raw in read_chunks(path, batch_size):
@@ -393,9 +390,7 @@ def load_file(
     with ThreadPoolExecutor(min(writers, parts), thread_name_prefix="ingest-writer") as pool, \
             _counting_retries() as retries, closing(prefetch(checked_chunks(), depth=parts + 1)) as validated:
         for step, (raw, checked, split) in enumerate(validated):
-            if step == 0:
-                report.extra_columns = [c for c in raw.columns if c not in spec.columns]
-            _tally(report, raw, checked, quarantine_path, path.name)
+            _tally(report, kind, raw, checked, quarantine_path, path.name)
             report.loaded += len(checked.valid)
             in_flight.append((step, split, len(raw)))
             write_step(step, in_flight)
@@ -434,14 +429,10 @@ def check_file(
         return {i for i in ids if i in delivered} | in_graph
 
     task = progress.add_task(path.name, total=approx_rows or None) if progress else None
-    quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
-    quarantine_path.unlink(missing_ok=True)
-    for index, raw in enumerate(read_chunks(path, batch_size)):
-        if index == 0:
-            report.extra_columns = [c for c in raw.columns if c not in FILES[kind].columns]
+    quarantine_path = _fresh_quarantine(quarantine_dir, path)
+    for raw in read_chunks(path, batch_size):
         checked = validate(kind, raw, known_accounts if kind != "accounts" else None)
-        _tally(report, raw, checked, quarantine_path, path.name)
-        report.valid += len(checked.valid)
+        _tally(report, kind, raw, checked, quarantine_path, path.name)
         if kind == "accounts":
             delivered.update(checked.valid["account_id"].tolist())
         if progress is not None:
@@ -449,8 +440,19 @@ def check_file(
     return report
 
 
-def _tally(report: FileReport, raw: pd.DataFrame, checked: Checked, quarantine_path: Path, name: str) -> None:
+def _fresh_quarantine(quarantine_dir: Path, path: Path) -> Path:
+    """The quarantine CSV of `path`, emptied: every run rewrites a file's invalid rows in full."""
+    quarantine_path = quarantine_dir / f"{path.name.split('.')[0]}.csv"
+    quarantine_path.unlink(missing_ok=True)
+    return quarantine_path
+
+
+def _tally(
+    report: FileReport, kind: str, raw: pd.DataFrame, checked: Checked, quarantine_path: Path, name: str
+) -> None:
     """Count a validated chunk and append its invalid rows, whole, to the file's quarantine CSV."""
+    if report.read == 0:  # the first chunk names the file's columns
+        report.extra_columns = [c for c in raw.columns if c not in FILES[kind].columns]
     report.read += len(raw)
     report.quarantined += len(checked.invalid)
     report.reasons.update(checked.invalid["_reason"].tolist())

@@ -250,11 +250,16 @@ BAD_ROWS = {
 }
 
 
+def with_bad_rows(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """`frames` with every BAD_ROWS row appended to its file."""
+    return frames | {kind: pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
+                     for kind, rows in BAD_ROWS.items()}
+
+
 def test_every_kind_of_bad_row_is_quarantined_and_the_rest_loads(empty_db, tmp_path):
     frames = small_delivery(100)
     good = {k: len(v) for k, v in frames.items()}
-    for kind, rows in BAD_ROWS.items():
-        frames[kind] = pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
+    frames = with_bad_rows(frames)
     frames["accounts"]["referrer"] = "extra column"
     report = load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
     for kind, rows in BAD_ROWS.items():
@@ -275,8 +280,7 @@ def test_check_reports_what_a_load_would_and_writes_nothing(empty_db, tmp_path):
     earlier = small_delivery(30, seed=5)  # accounts of an earlier delivery, known only to the graph
     load(empty_db, write_delivery({"accounts": earlier["accounts"]}, tmp_path / "earlier"), tmp_path, "earlier.json")
     frames = small_delivery(100)
-    for kind, rows in BAD_ROWS.items():
-        frames[kind] = pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
+    frames = with_bad_rows(frames)
     returning = frames["ip_sightings"].iloc[[0]].assign(account_id=earlier["accounts"]["account_id"].iloc[0])
     frames["ip_sightings"] = pd.concat([frames["ip_sightings"], returning], ignore_index=True)
     folder = write_delivery(frames, tmp_path / "d")
