@@ -641,7 +641,7 @@ def features_tab(driver, r: dict) -> None:
         st.altair_chart(alt.layer(hist, rule).properties(height=220), width="stretch")
     with c2:
         st.markdown("**Capability mix of the ring's template traffic**")
-        caps = pd.DataFrame(list(r.get("capabilities", {}).items()), columns=["capability", "share"])
+        caps = pd.DataFrame(list(r.get("capability_shares", {}).items()), columns=["capability", "share"])
         if len(caps):
             st.altair_chart(alt.Chart(caps).mark_bar(color="#8c564b").encode(
                 x=alt.X("share:Q", axis=alt.Axis(format="%")), y=alt.Y("capability:N", sort="-x", title=None),

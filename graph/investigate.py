@@ -435,7 +435,7 @@ def ring(driver: neo4j.Driver, ring_id: str) -> dict[str, Any] | None:
         return None
     r = dict(rows[0]["ring"])
     r["bound_list"] = parse_json(r.get("bound"), [])
-    r["capabilities"] = parse_json(r.get("capability_mix"), {})
+    r["capability_shares"] = parse_json(r.get("capability_mix"), {})  # r["capabilities"] is the stored list
     return r
 
 
