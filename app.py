@@ -20,16 +20,14 @@ import pandas as pd
 import streamlit as st
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph import investigate as inv
-from graph.connection import DatabaseUnavailable, Target, open_driver, resolve_target, unavailable_message
-from graph.decisions import DecisionError, decide, history, undo
-from graph.export import block_list, to_csv, to_json
-from graph.schema import DECIDED_STATUSES
-from graph.scoring import FEATURES
+from graph.db.connection import DatabaseUnavailable, Target, open_driver, resolve_target, unavailable_message
+from graph.investigate import explore as inv
+from graph.library.cells import to_csv, to_json
+from graph.library.export import block_list
+from graph.review.decisions import DecisionError, decide, history, undo
+from graph.vocabulary import DECIDED_STATUSES, DEFAULT_QUEUE_STATUSES, FEATURES, RING_STATUSES
 
 PAGES = ("Ring queue", "Ring", "Search", "Export")
-ALL_STATUSES = ("suspected", "watch", "confirmed", "blocked", "dismissed")
-DEFAULT_STATUSES = ["suspected", "confirmed", "blocked", "dismissed"]  # watch hidden unless asked for
 STATUS_COLOUR = {"suspected": "#c2410c", "watch": "#6b7280", "confirmed": "#7c3aed", "blocked": "#b91c1c",
                  "dismissed": "#15803d"}
 DB_ERRORS = (DatabaseUnavailable, ServiceUnavailable, SessionExpired, AuthError, OSError)
@@ -401,7 +399,7 @@ def queue_page(driver) -> None:
     caps = inv.capabilities(driver)
     with st.container(border=True):
         c1, c2, c3, c4, c5 = st.columns([3, 2, 1.2, 1.2, 2])
-        statuses = c1.multiselect("Status", ALL_STATUSES, default=DEFAULT_STATUSES, key="f_status",
+        statuses = c1.multiselect("Status", RING_STATUSES, default=list(DEFAULT_QUEUE_STATUSES), key="f_status",
                                   help="`watch` rings scored below the threshold; add it to see them.")
         min_score = c2.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="f_score")
         min_size = c3.number_input("Min size", 0, 1_000_000, 0, key="f_min_size")

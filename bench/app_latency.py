@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from graph import investigate as inv  # noqa: E402
-from graph.connection import open_driver, read  # noqa: E402
+from graph.db.connection import open_driver, read  # noqa: E402
+from graph.investigate import explore as inv  # noqa: E402
 
 TARGETS = {"queue": 1.0, "ring view": 1.0, "expansion": 0.3, "search": 1.0}
 
@@ -67,8 +67,8 @@ def queue_page(driver) -> None:
 
 
 def prepare(driver, accounts: int) -> None:
-    from graph.detect import detect
-    from graph.schema import ensure_schema
+    from graph.db.schema import ensure_schema
+    from graph.detection.detect import detect
     from ingest.generate import generate_world
     from ingest.load import ingest
 

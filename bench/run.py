@@ -57,7 +57,7 @@ def child_peak_rss_kib(args: list[str]) -> tuple[float, int, str]:
 
 
 def neo4j_peak_rss_mib() -> float | None:
-    from graph import server
+    from graph.db import server
 
     pid = server.running_pid()
     if not pid:
@@ -70,7 +70,7 @@ def neo4j_peak_rss_mib() -> float | None:
 
 def empty_and_restart_server() -> None:
     """An empty database in a fresh server process, so its peak memory is the next world's alone."""
-    from graph import server
+    from graph.db import server
 
     if not server.running_pid():
         server.start()
@@ -91,8 +91,8 @@ def world(accounts: int, seed: int, base: Path) -> tuple[Path, dict]:
 
 
 def flagged_accounts() -> set[str]:
-    from graph.connection import open_driver, resolve_target
-    from graph.evaluate import flagged_accounts as flagged
+    from graph.db.connection import open_driver, resolve_target
+    from graph.detection.evaluate import flagged_accounts as flagged
 
     driver = open_driver(resolve_target())
     try:

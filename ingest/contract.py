@@ -8,12 +8,12 @@ except IP canonicalisation, which goes through `ipaddress` once per distinct add
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import pandas as pd
+
+from graph.vocabulary import canonical_ip
 
 
 @dataclass(frozen=True)
@@ -95,18 +95,6 @@ def epoch_ms(s: pd.Series) -> pd.Series:
     text = text.where(zoned, text + "Z").where(shaped.fillna(False))
     parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     return (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
-
-
-@lru_cache(maxsize=1_000_000)
-def canonical_ip(text: str) -> str | None:
-    """The canonical text form of an IPv4/IPv6 address, or None if it is not one."""
-    try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        return str(ip.ipv4_mapped)
-    return ip.compressed
 
 
 @dataclass

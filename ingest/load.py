@@ -45,8 +45,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from graph.connection import read, session, write
-from graph.schema import ensure_schema
+from graph.db.connection import read, session, write
+from graph.db.schema import ensure_schema
 from ingest.contract import FILES, Checked, kind_of, validate
 
 DEFAULT_BATCH_SIZE = 10_000

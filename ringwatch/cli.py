@@ -17,8 +17,8 @@ from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 from rich.console import Console
 from rich.table import Table
 
-from graph import server
-from graph.connection import DatabaseUnavailable, resolve_target, unavailable_message
+from graph.db import server
+from graph.db.connection import DatabaseUnavailable, resolve_target, unavailable_message
 from ringwatch.export_cli import export_cmd, indicators_app
 from ringwatch.query_cli import query_app
 
@@ -100,7 +100,7 @@ def ingest_cmd(
     ),
 ) -> None:
     """Validate and load a delivery; invalid rows go to quarantine with their reason."""
-    from graph.connection import open_driver
+    from graph.db.connection import open_driver
     from ingest.load import IngestError, ingest
 
     driver = open_driver()
@@ -156,9 +156,9 @@ def detect_cmd(
     top: int = typer.Option(10, "--top", help="How many top rings to print."),
 ) -> None:
     """Find rings: community detection over shared entities, scored and explained, persisted."""
-    from graph.connection import open_driver
-    from graph.detect import detect
-    from graph.scoring import DEFAULT_THRESHOLD
+    from graph.db.connection import open_driver
+    from graph.detection.detect import detect
+    from graph.detection.scoring import DEFAULT_THRESHOLD
 
     if backend not in ("gds", "networkx", "auto"):
         raise UserError(f"--backend must be gds, networkx or auto, not {backend!r}")
@@ -189,15 +189,15 @@ def evaluate_cmd(
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also score the two baselines."),
 ) -> None:
     """Precision, recall, F1, ring recovery and benign false positives of the flagged rings."""
-    from graph.connection import open_driver
-    from graph.evaluate import (
+    from graph.db.connection import open_driver
+    from graph.detection.evaluate import (
         baseline_p2p_rules,
         baseline_wcc_cards_ips,
         flagged_accounts,
         quality,
         read_truth,
     )
-    from graph.evidence import read_evidence
+    from graph.detection.evidence import read_evidence
 
     try:
         truth = read_truth(truth_dir)
@@ -298,7 +298,7 @@ def _safe_target():
     try:
         return resolve_target()
     except DatabaseUnavailable:
-        from graph.connection import Target
+        from graph.db.connection import Target
 
         return Target(uri="(unconfigured)", user="", password="", local=True)
 

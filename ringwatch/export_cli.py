@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from graph.vocabulary import RING_STATUSES
 from ringwatch.query_cli import fail
 
-STATUSES = ("suspected", "watch", "confirmed", "blocked", "dismissed")
 EXPORT_FORMATS = ("csv", "json", "stix")
 KEY_ENV = "RINGWATCH_SHARE_KEY"
 
@@ -36,14 +36,14 @@ def export_cmd(
     producer: str = typer.Option("ringwatch", "--producer", help="Producer identity named in a STIX bundle."),
 ) -> None:
     """Export the block list (default: blocked rings) as CSV or JSON, or the rings as a STIX bundle."""
-    from graph.connection import open_driver
-    from graph.export import block_list, write_block_list
-    from graph.indicators import IndicatorError, export_bundle
+    from graph.db.connection import open_driver
+    from graph.library.export import block_list, write_block_list
+    from graph.sharing.indicators import IndicatorError, export_bundle
 
     statuses = list(dict.fromkeys(status or ["blocked"]))
-    bad = [s for s in statuses if s not in STATUSES]
+    bad = [s for s in statuses if s not in RING_STATUSES]
     if bad:
-        fail(f"--status must be one of {', '.join(STATUSES)}, not {bad[0]!r}")
+        fail(f"--status must be one of {', '.join(RING_STATUSES)}, not {bad[0]!r}")
     if fmt not in EXPORT_FORMATS:
         fail(f"--format must be csv, json or stix, not {fmt!r}")
     if not out.parent.exists():
@@ -75,8 +75,8 @@ def import_cmd(
                                   help="Key agreed with the partner, to match keyed hashes."),
 ) -> None:
     """Match a partner's indicators to local IPs, payment methods, templates and proxies; flag them."""
-    from graph.connection import open_driver
-    from graph.indicators import IndicatorError, import_bundle
+    from graph.db.connection import open_driver
+    from graph.sharing.indicators import IndicatorError, import_bundle
 
     driver = open_driver()
     try:
@@ -103,8 +103,8 @@ def import_cmd(
 @indicators_app.command("forget")
 def forget_cmd(source: str = typer.Option(..., "--source", help="The partner whose flags to remove.")) -> None:
     """Remove every flag a partner's imports set (its indicators and partner_flags entries)."""
-    from graph.connection import open_driver
-    from graph.indicators import clear_flags
+    from graph.db.connection import open_driver
+    from graph.sharing.indicators import clear_flags
 
     driver = open_driver()
     try:

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from graph import library
+from graph.library import catalog as library
 
 query_app = typer.Typer(no_args_is_help=True, help="The Cypher investigation library: list, show and run queries.")
 
@@ -123,7 +123,7 @@ def run_cmd(
     max_rows: int = typer.Option(200, "--max-rows", min=1, help="Rows shown by --format table."),
 ) -> None:
     """Run a query with typed parameters; rows stream to stdout or --out."""
-    from graph.connection import open_driver, session
+    from graph.db.connection import open_driver, session
 
     if (name is None) == (file is None):
         fail("give a query name or --file FILE (one of them)")

@@ -40,7 +40,7 @@ def db_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def neo4j_server(db_env):
-    from graph import server
+    from graph.db import server
 
     server.start()
     yield db_env
@@ -49,7 +49,7 @@ def neo4j_server(db_env):
 
 @pytest.fixture()
 def driver(neo4j_server):
-    from graph.connection import open_driver
+    from graph.db.connection import open_driver
 
     d = open_driver()
     yield d
@@ -59,7 +59,7 @@ def driver(neo4j_server):
 @pytest.fixture()
 def empty_db(driver):
     """A database emptied before the test (schema kept)."""
-    from graph import server
+    from graph.db import server
 
     server.reset()
     return driver
@@ -91,10 +91,10 @@ def small_world(tmp_path_factory) -> Path:
 
 def load_world(folder: Path, tmp: Path, detect_threshold: float | None = None, backend: str = "auto"):
     """Empty the test database, ingest `folder`, run detection; returns the DetectionResult."""
-    from graph import server
-    from graph.connection import open_driver
-    from graph.detect import detect
-    from graph.scoring import DEFAULT_THRESHOLD
+    from graph.db import server
+    from graph.db.connection import open_driver
+    from graph.detection.detect import detect
+    from graph.detection.scoring import DEFAULT_THRESHOLD
     from ingest.load import ingest
 
     server.reset()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from graph.connection import read
+from graph.db.connection import read
 
 
 def small_delivery(accounts: int = 200, seed: int = 7) -> dict[str, pd.DataFrame]:

@@ -16,10 +16,11 @@ import pytest
 from conftest import ROOT, free_port
 from streamlit.testing.v1 import AppTest
 
-from graph import investigate as inv
-from graph.connection import read
-from graph.decisions import DecisionError, decide, history, undo
-from graph.export import block_list, to_csv, to_json
+from graph.db.connection import read
+from graph.investigate import explore as inv
+from graph.library.cells import to_csv, to_json
+from graph.library.export import block_list
+from graph.review.decisions import DecisionError, decide, history, undo
 
 APP = str(ROOT / "app.py")
 
@@ -50,7 +51,7 @@ def undecided_rings(driver, n: int) -> list[str]:
 @pytest.fixture(scope="module")
 def rings(world, neo4j_server):
     """Undecided rings of the world, highest score first (each test decides on its own one)."""
-    from graph.connection import open_driver
+    from graph.db.connection import open_driver
 
     d = open_driver()
     try:

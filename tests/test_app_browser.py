@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port
 
-from graph.connection import read
+from graph.db.connection import read
 
 pytestmark = pytest.mark.browser
 

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from graph.detect import drop_background
-from graph.scoring import DEFAULT_PARAMS
+from graph.detection.detect import drop_background
+from graph.detection.scoring import DEFAULT_PARAMS
 
 
 def candidates(sizes_scores: list[tuple[int, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -9,9 +9,9 @@ import pytest
 from conftest import run_cli
 from delivery import write_delivery
 
-from graph.connection import read, write
-from graph.detect import detect
-from graph.evaluate import flagged_accounts, quality, read_truth
+from graph.db.connection import read, write
+from graph.detection.detect import detect
+from graph.detection.evaluate import flagged_accounts, quality, read_truth
 from ingest.load import ingest
 
 
@@ -130,9 +130,9 @@ def test_a_blocked_farm_that_grows_back_is_caught_and_a_bystander_is_not(world, 
 
 def test_backends_flag_nearly_the_same_accounts(world, driver, truth):
     gds_flagged = set(flagged_accounts(driver)["account"])
-    from graph.communities import detect_communities
-    from graph.evidence import read_evidence
-    from graph.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
+    from graph.detection.communities import detect_communities
+    from graph.detection.evidence import read_evidence
+    from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
 
     ev = read_evidence(driver)
     rings, members = score_communities(ev, detect_communities(driver, ev, "networkx", DEFAULT_PARAMS)[0])

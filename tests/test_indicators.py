@@ -23,11 +23,12 @@ import pytest
 import stix2
 from conftest import run_cli
 
-from graph import library, server
-from graph.connection import open_driver, read, session, write
-from graph.evidence import read_evidence
-from graph.indicators import clear_flags, flagged_entities, import_bundle, key_id, keyed_hash, ring_entities
-from ingest.contract import canonical_ip
+from graph.db import server
+from graph.db.connection import open_driver, read, session, write
+from graph.detection.evidence import read_evidence
+from graph.library import catalog as library
+from graph.sharing.indicators import clear_flags, flagged_entities, import_bundle, key_id, keyed_hash, ring_entities
+from graph.vocabulary import canonical_ip
 from ingest.load import ingest
 
 KEY = "correct horse battery staple"
@@ -225,7 +226,7 @@ def test_the_same_key_matches_the_same_entities_once(lab1, lab2, driver):
     flags = read(driver, "MATCH (e) WHERE e.partner_flags IS NOT NULL RETURN DISTINCT e.partner_flags AS f")
     assert flags == [{"f": ["lab one"]}]
 
-    # detection sees the flags (graph.evidence reads partner_flags IS NOT NULL)
+    # detection sees the flags (graph.detection.evidence reads partner_flags IS NOT NULL)
     ev = read_evidence(driver)
     for frame, kind in ((ev.payments, "payment"), (ev.ips, "ip"), (ev.templates, "template")):
         flagged = frame.loc[frame["partner_flagged"].astype(bool), "entity"]

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, run_cli
 from delivery import graph_digest, small_delivery, write_delivery
 
-from graph.connection import read, resolve_target, session
+from graph.db.connection import read, resolve_target, session
 from ingest.contract import validate
 from ingest.load import WRITE, _write_batch, batch_parameters, ingest, prefetch
 
@@ -72,7 +72,7 @@ def test_killed_load_resumes_to_the_same_graph(empty_db, tmp_path):
     folder = write_delivery(small_delivery(3000, seed=11), tmp_path / "big")
     load(empty_db, folder, tmp_path, "clean.json", batch_size=300)
     clean = graph_digest(empty_db)
-    from graph import server
+    from graph.db import server
 
     server.reset()
     proc = subprocess.Popen(
@@ -205,7 +205,7 @@ def test_database_lost_mid_load_is_one_line_and_resumable(empty_db, tmp_path, ne
     result = run_cli("ingest", str(folder), "--report", str(tmp_path / "after.json"))
     assert result.returncode == 0, result.stderr
     resumed = graph_digest(empty_db)
-    from graph import server
+    from graph.db import server
 
     server.reset()
     load(empty_db, folder, tmp_path, "clean.json", batch_size=300)
@@ -337,7 +337,7 @@ def test_formats_give_the_same_graph(empty_db, tmp_path, fmt):
     frames = small_delivery(120, seed=3)
     load(empty_db, write_delivery(frames, tmp_path / "csv"), tmp_path)
     expected = graph_digest(empty_db)
-    from graph import server
+    from graph.db import server
 
     server.reset()
     load(empty_db, write_delivery(frames, tmp_path / fmt, fmt=fmt), tmp_path, "other.json")

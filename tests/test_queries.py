@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from graph import library
-from graph.connection import open_driver, read, session, write
-from graph.export import BLOCK_LIST, block_list
-from ingest.contract import canonical_ip
+from graph.db.connection import open_driver, read, session, write
+from graph.library import catalog as library
+from graph.library.export import block_list, block_list_query
+from graph.vocabulary import canonical_ip
 
 ALL_STATUSES = ["suspected", "watch", "confirmed", "blocked", "dismissed"]
 
@@ -116,8 +116,8 @@ def test_every_library_file_has_a_complete_header():
         for p in q.params.values():
             assert p.type in library.TYPES
             assert f"${p.name}" in q.text, f"{q.name} declares {p.name} but never uses it"
-    # graph.export (CLI export, the app) runs the library's block list, not a copy
-    assert BLOCK_LIST == library.load("block-list").text
+    # graph.library.export (CLI export, the app) runs the library's block list, not a copy
+    assert block_list_query() == library.load("block-list").text
     assert library.load("within-k-hops").params["k"].default == 2
     assert library.load("new-ring-members").params["since"].default == neo4j.time.Date(2026, 1, 1)
     assert library.load("block-list").params["statuses"].default == ["blocked"]
@@ -360,7 +360,7 @@ def test_new_ring_members_lists_an_account_that_joined_a_known_ring(world, drive
     _, rows = run_query(driver, "new-ring-members", since=since)
     assert rows == []  # the first run founded every ring: nobody joined a known one yet
     late = ring["members"][1]
-    # what graph.rings writes when a later run adds an account to a ring it matched
+    # what graph.detection.rings writes when a later run adds an account to a ring it matched
     write(driver, """
         MATCH (:Account {id: $a})-[m:MEMBER_OF]->(r:Ring {id: $r})
         SET m.joined_at = r.first_detected + duration('PT6H'), m.joined_run = 'run-later', m.is_new = true

@@ -6,7 +6,7 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-import graph.communities as gc
+import graph.detection.communities as gc
 
 
 def components(a: np.ndarray, b: np.ndarray, n: int, extra: int = 0) -> np.ndarray:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from graph import server
-from graph.connection import DatabaseUnavailable, Target, gds_client, open_driver, read, resolve_target, write
+from graph.db import server
+from graph.db.connection import DatabaseUnavailable, Target, gds_client, open_driver, read, resolve_target, write
 
 
 def test_status_reports_versions_and_counts(neo4j_server):

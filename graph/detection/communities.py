@@ -2,7 +2,7 @@
 
 Both backends build the same bipartite graph: accounts linked to the payment methods,
 IP addresses and prompt templates they share, each link weighted by the entity's
-rarity, log(N / degree) (see graph.evidence.link_edges for the rule). Communities of that
+rarity, log(N / degree) (see graph.detection.evidence.link_edges for the rule). Communities of that
 graph group accounts that share many rare things; scoring then decides which are rings.
 
 GDS: a Cypher-aggregation projection (the weights computed in the database), memory
@@ -24,8 +24,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.connection import DatabaseUnavailable, gds_client
-from graph.evidence import Evidence, link_edges
+from graph.db.connection import DatabaseUnavailable, gds_client
+from graph.detection.evidence import Evidence, link_edges
 
 # Entity first, with a label-less degree (read from the store in O(1)), then its accounts:
 # a per-link degree through (:Account) would expand every popular template again and again.
@@ -115,7 +115,7 @@ def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
 
 def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params: dict) -> tuple[pd.Series, str]:
     """Run the chosen backend ('gds', 'networkx' or 'auto'); returns (communities, backend used)."""
-    from graph.connection import gds_available
+    from graph.db.connection import gds_available
 
     if backend == "auto":
         backend = "gds" if gds_available(driver) else "networkx"
@@ -150,7 +150,7 @@ def refine(ev: Evidence, community: pd.Series, params: dict) -> pd.Series:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from graph.scoring import bound_links
+    from graph.detection.scoring import bound_links
 
     links = bound_links(ev, community, params["bound_share"])
     accounts = pd.Index(community.index)

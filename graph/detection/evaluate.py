@@ -21,8 +21,8 @@ import neo4j
 import networkx as nx
 import pandas as pd
 
-from graph.connection import read
-from graph.evidence import Evidence, entity_degrees
+from graph.db.connection import read
+from graph.detection.evidence import Evidence, entity_degrees
 
 FLAGGED = """
 MATCH (a:Account)-[:MEMBER_OF]->(r:Ring)

@@ -42,6 +42,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,7 +51,9 @@ import neo4j.graph
 import neo4j.spatial
 import neo4j.time
 
-QUERY_DIR = Path(__file__).resolve().parent.parent / "queries"
+from graph.library.cells import neutralise
+
+QUERY_DIR = Path(str(resources.files("queries")))  # shipped as package data
 SUFFIX = ".cypher"
 TYPES = ("int", "float", "bool", "string", "date", "datetime", "list")
 WRITE_QUERY_TYPES = ("w", "rw", "s")  # ResultSummary.query_type of a statement that writes
@@ -448,8 +451,6 @@ def cell(value: Any) -> str:
         return str(value)  # a number (-1 included) is not a formula
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)  # starts with [ or {
-    from graph.export import neutralise  # here: graph.export reads its query from this library
-
     return neutralise(str(value))
 
 

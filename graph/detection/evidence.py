@@ -13,7 +13,7 @@ import neo4j
 import numpy as np
 import pandas as pd
 
-from graph.connection import session
+from graph.db.connection import session
 
 ACCOUNTS = """
 MATCH (a:Account)
@@ -36,12 +36,6 @@ RETURN a.id AS account, t.hash AS entity, e.requests AS requests,
        coalesce(e.capability, t.capability) AS capability, t.partner_flags IS NOT NULL AS partner_flagged
 """
 
-# Exits of these kinds hide who is behind them; farms favour them.
-MASKED_IP_TYPES = {"datacenter", "vpn", "proxy", "tor"}
-# Payment that needs no identity; farms favour it.
-ANONYMOUS_PAYMENT = {"prepaid_card", "virtual_card", "crypto"}
-# What a distiller wants from the model.
-ELICITING = {"reasoning", "coding", "tool_use", "agentic", "extraction"}
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """`ringwatch detect`: evidence -> communities -> scored rings -> the graph.
 
 Steps and where they live:
-  graph.evidence     read accounts and what they share (one read per relationship type)
-  graph.communities  community detection in GDS (Leiden) or networkx (Louvain)
-  graph.scoring      member evidence, ring features, score, reasons
-  graph.rings        persist, matching previous rings so ids and decisions survive
+  graph.detection.evidence     read accounts and what they share (one read per relationship type)
+  graph.detection.communities  community detection in GDS (Leiden) or networkx (Louvain)
+  graph.detection.scoring      member evidence, ring features, score, reasons
+  graph.detection.rings        persist, matching previous rings so ids and decisions survive
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import neo4j
 import pandas as pd
 
-from graph.communities import detect_communities
-from graph.evidence import read_evidence
-from graph.rings import persist
-from graph.schema import ensure_schema
-from graph.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
+from graph.db.schema import ensure_schema
+from graph.detection.communities import detect_communities
+from graph.detection.evidence import read_evidence
+from graph.detection.rings import persist
+from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
 
 
 @dataclass

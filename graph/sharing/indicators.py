@@ -9,7 +9,7 @@ statuses (default: blocked). It holds
   external_id: ring id}], `labels` [status] and `x_ringwatch_status/score/size`;
 * the entities that *bind* the ring, nothing else. An entity binds the ring when at least
   `min_members` (2) members use it and members are at least `min_share` (half) of all its
-  users, the rule detection uses (graph.scoring). A VPN exit shared with strangers does
+  users, the rule detection uses (graph.detection.scoring). A VPN exit shared with strangers does
   not bind a ring; a card four members share does. Per entity:
   - IP address: an `ipv4-addr` / `ipv6-addr` observable and an indicator with pattern
     `[ipv4-addr:value = '203.0.113.7']`; when the address is an exit of a proxy or VPN
@@ -61,9 +61,9 @@ from typing import Any
 import neo4j
 import stix2
 
-from graph.connection import read, session, write
-from graph.schema import ensure_schema
-from ingest.contract import canonical_ip
+from graph.db.connection import read, session, write
+from graph.db.schema import ensure_schema
+from graph.vocabulary import canonical_ip
 
 NAMESPACE = uuid.UUID("5d1c4a5e-8b7f-4f0e-9a43-2f6b0c2d7e11")  # ringwatch's UUIDv5 namespace
 HASHED_KINDS = ("payment", "template")

@@ -27,9 +27,9 @@ from typing import Any
 import neo4j
 import pandas as pd
 
-from graph.connection import session
-from graph.decisions import history
-from graph.scoring import FEATURES
+from graph.db.connection import session
+from graph.review.decisions import history
+from graph.vocabulary import FEATURES, KIND_NAMES, KINDS
 
 QUERY_TIMEOUT_S = 20.0  # a runaway statement is cut, the app shows an error and stays up
 
@@ -43,20 +43,6 @@ QUEUE_LIMIT = 100
 TIMELINE_MEMBERS = 2000  # a larger ring's activity is drawn from this many of its members
 POPULATION_LIMIT = 20_000
 
-# kind -> (label, key property). Labels and keys are identifiers, never user input.
-KINDS: dict[str, tuple[str, str]] = {
-    "account": ("Account", "id"),
-    "payment": ("PaymentMethod", "fingerprint"),
-    "ip": ("IP", "address"),
-    "proxy": ("Proxy", "name"),
-    "asn": ("ASN", "number"),
-    "template": ("PromptTemplate", "hash"),
-    "ring": ("Ring", "id"),
-}
-KIND_NAMES = {
-    "account": "account", "payment": "payment method", "ip": "IP address", "proxy": "proxy service",
-    "asn": "ASN", "template": "prompt template", "ring": "ring",
-}
 
 KIND_OF = "CASE " + " ".join(f"WHEN m:{label} THEN '{kind}'" for kind, (label, _) in KINDS.items()) + " END"
 KEY_OF = "CASE " + " ".join(f"WHEN m:{label} THEN toString(m.{key})" for label, key in KINDS.values()) + " END"
@@ -754,7 +740,7 @@ def entity_graph(driver: neo4j.Driver, kind: str, key: str, limit: int = EXPAND_
 def search(driver: neo4j.Driver, text: str, limit: int = 30) -> pd.DataFrame:
     """Entities matching `text`: exact keys of every kind, then prefixes (accounts, IPs, cards, templates)
     and proxy names containing it."""
-    from ingest.contract import canonical_ip
+    from graph.vocabulary import canonical_ip
 
     text = (text or "").strip()
     if not text:

@@ -26,8 +26,8 @@ from typing import Any
 
 import neo4j
 
-from graph.connection import session
-from graph.schema import DECIDED_STATUSES
+from graph.db.connection import session
+from graph.vocabulary import DECIDED_STATUSES
 
 MAX_REASON = 2000
 MAX_ANALYST = 100

@@ -19,7 +19,7 @@ Bookkeeping of loads: (:IngestFile {sha256, name, kind, rows, status, batch_size
 and (:IngestBatch {key: "sha256:chunk" or "sha256:chunk:part"}) — the batches of a file
 already committed (see ingest.load).
 
-Derived by detection (graph.detect):
+Derived by detection (graph.detection.detect):
 
     (:Ring {id, score, status, size, reason, features..., first_detected, last_run})
     (:Account)-[:MEMBER_OF {evidence, is_new, joined_run, score}]->(:Ring)
@@ -30,22 +30,7 @@ from __future__ import annotations
 
 import neo4j
 
-# label -> key property; each gets a uniqueness constraint (which also indexes it)
-KEYS: dict[str, str] = {
-    "Account": "id",
-    "PaymentMethod": "fingerprint",
-    "IP": "address",
-    "Proxy": "name",
-    "ASN": "number",
-    "PromptTemplate": "hash",
-    "IngestFile": "sha256",
-    "IngestBatch": "key",
-    "Ring": "id",
-    "Decision": "id",
-    "DetectionRun": "id",
-    "Counter": "name",
-    "PartnerIndicator": "key",  # source + "|" + STIX indicator id (graph.indicators)
-}
+from graph.vocabulary import KEYS
 
 # (label, property) range indexes for the lookups the app and the query library make
 INDEXES: list[tuple[str, str]] = [
@@ -56,8 +41,6 @@ INDEXES: list[tuple[str, str]] = [
     ("PaymentMethod", "bin"),
 ]
 
-RING_STATUSES = ("suspected", "confirmed", "blocked", "dismissed")
-DECIDED_STATUSES = ("confirmed", "blocked", "dismissed")
 
 
 def constraint_statements() -> list[str]:
@@ -76,7 +59,7 @@ def constraint_statements() -> list[str]:
 
 def ensure_schema(driver: neo4j.Driver) -> None:
     """Create every constraint and index if missing (idempotent), then wait for them."""
-    from graph.connection import session
+    from graph.db.connection import session
 
     with session(driver, write=True) as s:
         for statement in constraint_statements():

@@ -36,7 +36,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.evidence import ANONYMOUS_PAYMENT, ELICITING, MASKED_IP_TYPES, Evidence
+from graph.detection.evidence import Evidence
+from graph.vocabulary import ANONYMOUS_PAYMENT, ELICITING, FEATURES, MASKED_IP_TYPES
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -56,7 +57,7 @@ DEFAULT_PARAMS: dict = {
     "min_shared": 2,  # bound entities two members must share to stay in one ring (communities.refine)
     "burst_hours": 72,
     # a low-score candidate bigger than this (share of all accounts, and at least min size) is the
-    # background population glued together by popular things, not a ring (graph.detect.drop_background)
+    # background population glued together by popular things, not a ring (graph.detection.detect.drop_background)
     "background_share": 0.05,
     "background_min_size": 1000,
     # behaviour weights (sum to 1)
@@ -70,15 +71,6 @@ DEFAULT_PARAMS: dict = {
     "partner_bonus": 0.25,
 }
 
-FEATURES = (
-    "private_share",
-    "eliciting_share",
-    "uniformity",
-    "masked_share",
-    "anonymous_payment",
-    "signup_burst",
-    "partner_flagged",
-)
 
 
 def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFrame:

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import neo4j
 import pandas as pd
 
-from graph.connection import read, session, write
-from graph.schema import DECIDED_STATUSES
+from graph.db.connection import read, session, write
+from graph.vocabulary import DECIDED_STATUSES
 
 MATCH_OVERLAP = 0.5
 

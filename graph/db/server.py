@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.connection import (
+from graph.db.connection import (
     DatabaseUnavailable,
     local_bolt_port,
     local_password,
@@ -32,7 +32,8 @@ from graph.connection import (
     state_dir,
 )
 
-SERVER_DIR = Path(__file__).resolve().parent.parent / "server"
+# The Maven project that assembles Neo4j + GDS: the checkout's server/, or RINGWATCH_SERVER_DIR.
+SERVER_DIR = Path(os.environ.get("RINGWATCH_SERVER_DIR") or Path(__file__).resolve().parents[2] / "server")
 PLUGINS = SERVER_DIR / "target" / "plugins"
 LIB = SERVER_DIR / "target" / "lib"
 LAUNCHER_JAR = PLUGINS / "ringwatch-neo4j-1.0.jar"

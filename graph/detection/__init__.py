@@ -1,0 +1,1 @@
+"""Finding rings: evidence, communities (GDS or networkx), scoring, rings across runs, evaluation."""

@@ -1,0 +1,1 @@
+"""Analysts' review of rings: decisions and undo, kept as an append-only trail."""

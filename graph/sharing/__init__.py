@@ -1,0 +1,1 @@
+"""Sharing indicators with partner labs: STIX 2.1 bundles out, partner indicators in."""
