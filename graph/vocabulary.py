@@ -58,6 +58,10 @@ KEYS: dict[str, str] = {
     "IngestFile": "sha256",
     "IngestBatch": "key",
     "Decision": "id",
+    "AuditEvent": "id",  # graph.review.audit: the hash-chained trail
+    "AuditHead": "name",
+    "User": "name",  # graph.review.users: local analyst accounts
+    "Lock": "name",  # graph.db.locks: one detection run at a time
     "DetectionRun": "id",
     "Counter": "name",
     "PartnerIndicator": "key",  # source + "|" + STIX indicator id (graph.sharing.indicators)

@@ -55,7 +55,7 @@ RETURN hops, kind,
          WHEN 'IP' THEN coalesce(n.ip_type, '?') + coalesce(', ' + n.proxy_provider, '') + coalesce(', ' + n.as_org, '')
          WHEN 'PaymentMethod' THEN coalesce(n.method_type, '?') + coalesce(', BIN ' + n.bin, '')
          WHEN 'PromptTemplate' THEN coalesce(n.capability, '?')
-         WHEN 'Decision' THEN n.status + ' by ' + n.analyst
+         WHEN 'Decision' THEN n.status + ' by ' + n.actor
          ELSE null
        END AS detail
 ORDER BY hops, kind, key

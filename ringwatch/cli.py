@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import sys
+from enum import StrEnum
+from importlib.metadata import version
 from pathlib import Path
 
 import typer
@@ -19,8 +21,10 @@ from rich.table import Table
 
 from graph.db import server
 from graph.db.connection import DatabaseUnavailable, resolve_target, unavailable_message
+from ringwatch.errors import fail, print_error
 from ringwatch.export_cli import export_cmd, indicators_app
 from ringwatch.query_cli import query_app
+from ringwatch.review_cli import audit_app, register_review_commands, users_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 db_app = typer.Typer(no_args_is_help=True, help="Run the local Neo4j + GDS, or inspect the configured one.")
@@ -28,13 +32,29 @@ app.add_typer(db_app, name="db")
 app.add_typer(query_app, name="query")
 app.add_typer(indicators_app, name="indicators")
 app.command("export")(export_cmd)
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+register_review_commands(app)
 
 console = Console()
 err = Console(stderr=True)
 
 
-class UserError(Exception):
-    """An error to show as one line, without a traceback."""
+def _version(value: bool) -> None:
+    if value:
+        print(f"ringwatch {version('ringwatch')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
+    """Find fake-account rings in Neo4j; decide on them; export the block list.
+
+    Example: ringwatch db start && ringwatch detect
+    """
 
 
 @db_app.command("start")
@@ -74,13 +94,27 @@ def db_logs(
 
 
 @db_app.command("reset")
-def db_reset(yes: bool = typer.Option(False, "--yes", help="Really delete everything.")) -> None:
-    """Delete every node and relationship of the configured database (needs --yes)."""
+def db_reset(
+    yes: bool = typer.Option(False, "--yes", help="Really delete everything."),
+    remote: str = typer.Option(
+        None, "--i-mean-remote", metavar="NAME",
+        help="Needed when NEO4J_URI points at a database that is not the local server: repeat its name.",
+    ),
+) -> None:
+    """Delete every node and relationship of the configured database (needs --yes).
+
+    A database other than the local server is only emptied when --i-mean-remote repeats
+    its name (the NEO4J_DATABASE, or "neo4j").
+
+    Example: ringwatch db reset --yes
+    """
+    target = resolve_target()
     if not yes:
-        raise UserError(
-            f"refusing to empty {resolve_target().describe()} without --yes "
-            "(this deletes every node and relationship)"
-        )
+        fail(f"refusing to empty {target.describe()} without --yes (this deletes every node and relationship)")
+    if not target.local:
+        name = target.database or "neo4j"
+        if remote != name:
+            fail(f"{target.describe()} is not the local server: to empty it, add --i-mean-remote {name}")
     console.print(f"deleted {server.reset()} nodes")
 
 
@@ -107,7 +141,7 @@ def ingest_cmd(
     try:
         ingest(driver, folder, report, batch_size, console=err, writers=writers, check=check)
     except IngestError as e:
-        raise UserError(str(e)) from e
+        fail(str(e))
     finally:
         driver.close()
     err.print(f"report: {report}")
@@ -124,7 +158,7 @@ def generate_cmd(
     from ingest.generate import generate_world
 
     if fmt not in ("csv", "csv.gz", "parquet"):
-        raise UserError(f"--format must be csv, csv.gz or parquet, not {fmt!r}")
+        fail(f"--format must be csv, csv.gz or parquet, not {fmt!r}")
     counts = generate_world(out, accounts=accounts, seed=seed, fmt=fmt, progress=True)
     table = Table(title=f"world: {accounts:,} accounts, seed {seed} -> {out}")
     table.add_column("file")
@@ -144,30 +178,49 @@ def hash_prompts_cmd(
     from ingest.prompts import hash_prompt_log
 
     if not log.exists():
-        raise UserError(f"{log} does not exist")
+        fail(f"{log} does not exist")
     counts = hash_prompt_log(log, out, fmt=fmt)
     err.print(", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in counts.items()))
 
 
+class Backend(StrEnum):
+    auto = "auto"
+    gds = "gds"
+    networkx = "networkx"
+
+
+class FileFormat(StrEnum):
+    csv = "csv"
+    csv_gz = "csv.gz"
+    parquet = "parquet"
+
+
 @app.command("detect")
 def detect_cmd(
-    backend: str = typer.Option("auto", "--backend", help="gds, networkx or auto (GDS when present)."),
+    backend: Backend = typer.Option(Backend.auto, "--backend", help="Community detection (auto: GDS when present)."),
     threshold: float = typer.Option(None, "--threshold", help="Ring score from which a ring is suspected."),
     top: int = typer.Option(10, "--top", help="How many top rings to print."),
+    wait: float = typer.Option(0, "--wait", min=0, metavar="SECONDS",
+                               help="If another detection run is in progress, wait this long for it."),
 ) -> None:
-    """Find rings: community detection over shared entities, scored and explained, persisted."""
+    """Find rings: community detection over shared entities, scored and explained, persisted.
+
+    One run at a time: a second run exits with a message (or waits, with --wait).
+
+    Example: ringwatch detect --top 20
+    """
     from graph.db.connection import open_driver
+    from graph.db.locks import LockBusy
     from graph.detection.detect import detect
     from graph.detection.scoring import DEFAULT_THRESHOLD
 
-    if backend not in ("gds", "networkx", "auto"):
-        raise UserError(f"--backend must be gds, networkx or auto, not {backend!r}")
-    driver = open_driver()
-    try:
-        result = detect(driver, backend=backend, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-                        log=lambda line: err.print(line, highlight=False))
-    finally:
-        driver.close()
+    with open_driver() as driver:
+        try:
+            result = detect(driver, backend=backend.value,
+                            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                            log=lambda line: err.print(line, highlight=False), wait_s=wait)
+        except LockBusy as e:
+            fail(f"{e}: wait for it, or run again with --wait SECONDS")
     console.print(rings_table(result.flagged_rings.head(top), f"top rings (run {result.run_id})"))
 
 
@@ -202,7 +255,7 @@ def evaluate_cmd(
     try:
         truth = read_truth(truth_dir)
     except FileNotFoundError as e:
-        raise UserError(str(e)) from e
+        fail(str(e))
     driver = open_driver()
     try:
         results = {"ringwatch": quality(truth, flagged_accounts(driver))}
@@ -245,7 +298,7 @@ def app_cmd(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Por
     """Serve the investigator app (Streamlit) on 127.0.0.1:PORT."""
     script = Path(__file__).resolve().parent.parent / "app.py"
     if not script.exists():
-        raise UserError(f"{script} not found (run from a source checkout)")
+        fail(f"{script} not found (run from a source checkout)")
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
            "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     err.print(f"serving the app on http://127.0.0.1:{port} (Ctrl-C stops it)")
@@ -274,21 +327,22 @@ def main() -> None:
     _route_driver_logs()
     try:
         app(standalone_mode=False)
-    except (DatabaseUnavailable, server.ServerError, UserError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+    except (DatabaseUnavailable, server.ServerError) as e:
+        print_error(str(e))
         sys.exit(1)
     except (ServiceUnavailable, SessionExpired, AuthError) as e:
-        err.print(f"[red]error:[/red] {unavailable_message(_safe_target(), e)}", highlight=False, soft_wrap=True)
+        print_error(unavailable_message(_safe_target(), e))
         sys.exit(1)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except Exception as e:  # click usage errors come through here in non-standalone mode
+    except Exception as e:  # usage errors (bad option values) come through here in non-standalone mode
         import click
 
-        if isinstance(e, click.ClickException):
+        # typer >= 0.20 raises its own vendored click's exceptions; older ones raise click's
+        if isinstance(e, click.ClickException | typer.exceptions.TyperException) and hasattr(e, "show"):
             e.show()
             sys.exit(e.exit_code)
         raise

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from graph.vocabulary import RING_STATUSES
-from ringwatch.query_cli import fail
+from ringwatch.errors import fail
 
 EXPORT_FORMATS = ("csv", "json", "stix")
 KEY_ENV = "RINGWATCH_SHARE_KEY"
@@ -29,7 +29,10 @@ indicators_app = typer.Typer(no_args_is_help=True, help="Share ring indicators w
 def export_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="File to write."),
     fmt: str = typer.Option("csv", "--format", help="csv or json (the block list), or stix (a STIX 2.1 bundle)."),
-    status: list[str] = typer.Option(None, "--status", help="Ring status to include; repeat (default: blocked)."),
+    status: list[str] = typer.Option(
+        None, "--status",
+        help="Status to include; repeat (default: blocked). awaiting: members of decided rings no decision covers yet.",
+    ),
     min_score: float = typer.Option(None, "--min-score", help="Only rings scoring at least this much."),
     share_key: str = typer.Option(None, "--share-key", envvar=KEY_ENV, show_envvar=True,
                                   help="Key for the keyed hashes of payment and template indicators (stix)."),
@@ -37,13 +40,15 @@ def export_cmd(
 ) -> None:
     """Export the block list (default: blocked rings) as CSV or JSON, or the rings as a STIX bundle."""
     from graph.db.connection import open_driver
-    from graph.library.export import block_list, write_block_list
+    from graph.library.export import block_list, record_export, write_block_list
+    from graph.review.actors import cli_actor
     from graph.sharing.indicators import IndicatorError, export_bundle
 
     statuses = list(dict.fromkeys(status or ["blocked"]))
-    bad = [s for s in statuses if s not in RING_STATUSES]
+    allowed = (*RING_STATUSES, "awaiting")
+    bad = [s for s in statuses if s not in allowed]
     if bad:
-        fail(f"--status must be one of {', '.join(RING_STATUSES)}, not {bad[0]!r}")
+        fail(f"--status must be one of {', '.join(allowed)}, not {bad[0]!r}")
     if fmt not in EXPORT_FORMATS:
         fail(f"--format must be csv, json or stix, not {fmt!r}")
     if not out.parent.exists():
@@ -58,10 +63,14 @@ def export_cmd(
             err.print(", ".join(f"{v:,} {k}" for k, v in counts.items()) + f" -> {out}", highlight=False,
                       soft_wrap=True)
             return
-        frame = block_list(driver, statuses, min_score)
+        try:
+            frame = block_list(driver, statuses, min_score)
+        except ValueError as e:
+            fail(str(e))
+        sha = write_block_list(frame, out, fmt)
+        record_export(driver, cli_actor(), statuses, frame, fmt, sha, str(out.resolve()))
     finally:
         driver.close()
-    write_block_list(frame, out, fmt)
     rings = frame["ring_id"].nunique()
     err.print(f"{len(frame):,} accounts of {rings:,} ring{'' if rings == 1 else 's'} ({', '.join(statuses)}) -> {out}",
               highlight=False, soft_wrap=True)

@@ -16,17 +16,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO
 
-import click
 import typer
 from neo4j.exceptions import ClientError, DatabaseError, TransientError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from graph.library import catalog as library
+from ringwatch.errors import fail, first_line
 
 query_app = typer.Typer(no_args_is_help=True, help="The Cypher investigation library: list, show and run queries.")
 
@@ -34,27 +33,6 @@ console = Console()
 err = Console(stderr=True)
 FORMATS = ("table", "csv", "json")
 CELL_WIDTH = 40  # characters of a cell shown by --format table
-
-
-class CommandError(click.ClickException):
-    """An error the user can act on: shown as one `error: ...` line, exit status 1.
-
-    The same as `ringwatch.cli.UserError` to the user; a ClickException so that
-    `ringwatch.cli.main` (and click itself) show it and exit 1 without this module
-    importing `ringwatch.cli` (which runs as `__main__` under `python -m ringwatch.cli`).
-    """
-
-    def show(self, file=None) -> None:
-        err.print(f"[red]error:[/red] {escape(self.message)}", highlight=False, soft_wrap=True)
-
-
-def fail(message: str) -> NoReturn:
-    raise CommandError(message)
-
-
-def first_line(error: Exception) -> str:
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return text.strip().splitlines()[0]
 
 
 @contextmanager

@@ -9,9 +9,11 @@ import pytest
 from conftest import run_cli
 from delivery import write_delivery
 
-from graph.db.connection import read, write
+from graph.db.connection import read
 from graph.detection.detect import detect
 from graph.detection.evaluate import flagged_accounts, quality, read_truth
+from graph.review.actors import Actor
+from graph.review.decisions import decide
 from ingest.load import ingest
 
 
@@ -74,11 +76,7 @@ def test_rerun_keeps_ring_ids_and_members(world, driver):
 def test_a_decision_survives_redetection(world, truth, driver):
     top = "MATCH (r:Ring {status: 'suspected'}) RETURN r.id AS id ORDER BY r.score DESC LIMIT 1"
     ring_id = read(driver, top)[0]["id"]
-    write(driver, """
-        MATCH (r:Ring {id: $id})
-        CREATE (:Decision {id: randomUUID(), at: datetime(), analyst: 'test', status: 'blocked',
-                           previous_status: r.status, reason: 'farm'})-[:ON]->(r)
-        SET r.status = 'blocked'""", id=ring_id)
+    decide(driver, Actor(name="test", role="analyst"), ring_id, "blocked", "farm")
     detect(driver, log=lambda _: None)
     assert read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=ring_id)[0]["s"] == "blocked"
 
@@ -89,7 +87,7 @@ def test_a_blocked_farm_that_grows_back_is_caught_and_a_bystander_is_not(world, 
     ring_id = read(driver, """
         MATCH (a:Account)-[:MEMBER_OF]->(r:Ring) WHERE a.id IN $ids
         RETURN r.id AS id, count(*) AS n ORDER BY n DESC LIMIT 1""", ids=members)[0]["id"]
-    write(driver, "MATCH (r:Ring {id: $id}) SET r.status = 'blocked'", id=ring_id)
+    decide(driver, Actor(name="test", role="analyst"), ring_id, "blocked", "farm")
     # the operator opens 6 new accounts that use the farm's templates, payment and exits
     template_rows = read(driver, """
         MATCH (a:Account)-[e:USED_TEMPLATE]->(t) WHERE a.id IN $ids

@@ -24,9 +24,11 @@ import stix2
 from conftest import run_cli
 
 from graph.db import server
-from graph.db.connection import open_driver, read, session, write
+from graph.db.connection import open_driver, read, session
 from graph.detection.evidence import read_evidence
 from graph.library import catalog as library
+from graph.review.actors import Actor
+from graph.review.decisions import decide
 from graph.sharing.indicators import clear_flags, flagged_entities, import_bundle, key_id, keyed_hash, ring_entities
 from graph.vocabulary import canonical_ip
 from ingest.load import ingest
@@ -82,12 +84,7 @@ def lab1(world, tmp_path_factory):
         assert len(pure) >= 2
         blocked = {r["ring"]: sorted(r["members"]) for r in pure[:2]}
         for ring in blocked:
-            write(d, """
-                MATCH (r:Ring {id: $ring})
-                CREATE (:Decision {id: randomUUID(), at: datetime(), analyst: 'tester', status: 'blocked',
-                                   previous_status: r.status, reason: 'indicator test', members: null})-[:ON]->(r)
-                SET r.status = 'blocked'
-            """, ring=ring)
+            decide(d, Actor(name="tester", role="analyst"), ring, "blocked", "indicator test")
         rings = ring_entities(d, ["blocked"])
     finally:
         d.close()

@@ -24,6 +24,8 @@ from conftest import run_cli
 from graph.db.connection import open_driver, read, session, write
 from graph.library import catalog as library
 from graph.library.export import block_list, block_list_query
+from graph.review.actors import Actor
+from graph.review.decisions import decide
 from graph.vocabulary import canonical_ip
 
 ALL_STATUSES = ["suspected", "watch", "confirmed", "blocked", "dismissed"]
@@ -57,13 +59,8 @@ def counts(driver):
 
 
 def block(driver, ring_id, analyst, reason="test block"):
-    """An analyst decision, as the app writes it: a Decision node plus the ring's status."""
-    write(driver, """
-        MATCH (r:Ring {id: $ring})
-        CREATE (:Decision {id: randomUUID(), at: datetime(), analyst: $analyst, status: 'blocked',
-                           previous_status: r.status, reason: $reason, members: null})-[:ON]->(r)
-        SET r.status = 'blocked'
-    """, ring=ring_id, analyst=analyst, reason=reason)
+    """An analyst's block of the whole ring, through the same call the app makes."""
+    decide(driver, Actor(name=analyst, role="analyst"), ring_id, "blocked", reason)
 
 
 def delivery(world, name):
@@ -460,8 +457,8 @@ def test_block_list_exports_round_trip(world, driver, farm, tmp_path):
     assert [r["account_id"] for r in back] == list(frame["account_id"])
     assert {r["decided_by"] for r in back} == {"'" + analyst}  # CSV cell is text, never a formula
     for got, want in zip(back, records, strict=True):
-        assert (got["ring_id"], got["status"], got["decided_at"], got["is_new"]) == (
-            want["ring_id"], want["status"], want["decided_at"], str(want["is_new"]))
+        assert (got["ring_id"], got["status"], got["decided_at"], got["decision_id"]) == (
+            want["ring_id"], want["status"], want["decided_at"], want["decision_id"])
         assert float(got["ring_score"]) == pytest.approx(want["ring_score"])
     assert all(r["decided_at"] for r in back)
 
@@ -471,7 +468,7 @@ def test_block_list_exports_round_trip(world, driver, farm, tmp_path):
         (r["account_id"], r["ring_id"], r["decided_by"]) for r in records]
 
     _, rows = run_query(driver, "ring-decisions", ring_id=ring["ring"])
-    assert [(r["analyst"], r["previous_status"], r["status"]) for r in rows] == [(analyst, "suspected", "blocked")]
+    assert [(r["actor"], r["previous_status"], r["status"]) for r in rows] == [(analyst, "suspected", "blocked")]
     _, rows = run_query(driver, "rings", statuses=["blocked"])
     assert [r["ring_id"] for r in rows] == [ring["ring"]] and rows[0]["decided_by"] == analyst
     res = cli("export", "--out", str(tmp_path / "x.csv"), "--status", "nonsense")

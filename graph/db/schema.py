@@ -39,6 +39,9 @@ INDEXES: list[tuple[str, str]] = [
     ("Ring", "score"),
     ("IP", "ip_type"),
     ("PaymentMethod", "bin"),
+    ("AuditEvent", "seq"),
+    ("Decision", "undo_of"),
+    ("Decision", "approval_of"),
 ]
 
 

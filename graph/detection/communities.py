@@ -124,6 +124,8 @@ def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params:
             raise DatabaseUnavailable(
                 "this Neo4j has no Graph Data Science library: use --backend networkx (or auto)"
             )
+        if link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
+            return pd.Series(dtype="int64", name="community"), "gds"
         return refine(ev, communities_gds(driver, ev.n_accounts, params), params), "gds"
     if backend == "networkx":
         return refine(ev, communities_networkx(ev, params), params), "networkx"

@@ -10,6 +10,8 @@ Steps and where they live:
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import neo4j
 import pandas as pd
 
+from graph.db import locks
 from graph.db.schema import ensure_schema
 from graph.detection.communities import detect_communities
 from graph.detection.evidence import read_evidence
@@ -63,8 +66,23 @@ def detect(
     params: dict | None = None,
     write: bool = True,
     log=print,
+    wait_s: float = 0.0,
 ) -> DetectionResult:
-    """Run detection over the whole graph and (by default) persist the rings."""
+    """Run detection over the whole graph and (by default) persist the rings.
+
+    A persisting run holds the database lock `detect` from reading the evidence to writing
+    the rings, so two runs never both mint ids for the same rings; a second run waits up
+    to `wait_s` seconds, then raises graph.db.locks.LockBusy naming the run in progress.
+    """
+    if not write:
+        return _detect(driver, backend, threshold, params, write, log)
+    run_id = f"run-{uuid.uuid4().hex[:10]}"
+    ensure_schema(driver)
+    with locks.hold(driver, "detect", f"{run_id} on {socket.gethostname()} pid {os.getpid()}", wait_s=wait_s):
+        return _detect(driver, backend, threshold, params, write, log, run_id)
+
+
+def _detect(driver, backend, threshold, params, write, log, run_id: str | None = None) -> DetectionResult:
     p = {**DEFAULT_PARAMS, **(params or {})}
     timings: dict[str, float] = {}
     t0 = time.monotonic()
@@ -84,7 +102,7 @@ def detect(
     if len(background):
         log(f"not kept: {len(background):,} low-score candidate(s) of "
             f"{', '.join(f'{int(n):,}' for n in background['size'])} accounts (the background population)")
-    run_id = f"run-{uuid.uuid4().hex[:10]}"
+    run_id = run_id or f"run-{uuid.uuid4().hex[:10]}"
     flagged = rings[rings["score"] >= threshold]
     log(f"{len(rings):,} candidate rings, {len(flagged):,} above {threshold} "
         f"({int(flagged['size'].sum()) if len(flagged) else 0:,} accounts) in {timings['scoring']:.1f} s")

@@ -1,14 +1,20 @@
-"""Persist detected rings, keeping identities stable across runs.
+"""Persist detected rings, keeping identities stable across runs and never destroying a decision.
 
 A rerun matches each new ring to a previous one by member overlap: the overlap
 coefficient |new & old| / min(|new|, |old|) >= MATCH_OVERLAP, best pairs first, each old
-ring used once. A matched ring keeps its id, its first detection time and any analyst
-decision (a blocked ring stays blocked, with its score refreshed). Accounts that join a
-known ring are marked `is_new` on their MEMBER_OF, with the run that added them, so a
-blocked farm that grows back shows up as a blocked ring with new members.
+ring used once. A matched ring keeps its id, its first detection time and its status (a
+blocked ring stays blocked, with its score refreshed). What a decision covers does not
+grow with it: a decision names its accounts (graph.review.decisions), so accounts that
+join a decided ring later carry no status and are "awaiting review" (`r.awaiting`) until
+someone extends the decision to them. When a decided ring's members have changed a lot
+since its decision (Jaccard of the decided and current sets below REVIEW_JACCARD), the
+ring is marked `needs_review`.
 
-Previous rings no run matches are removed if nobody decided on them; decided rings stay,
-with their members, as the record of the decision.
+Nothing a person decided is deleted: a membership that carries a status stays (marked
+`active: false` when the account leaves the ring), and a previous ring no run matches is
+kept as `retired` if nobody decided on it (its memberships inactive), or keeps its
+decided status with `retired_run` set. Only undecided memberships of accounts that left
+are deleted.
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ from graph.db.connection import read, session, write
 from graph.vocabulary import DECIDED_STATUSES
 
 MATCH_OVERLAP = 0.5
+REVIEW_JACCARD = 0.8  # a decided ring whose members changed more than this needs review
 
+# Current members of every ring, and which of them a decision covers.
 PREVIOUS = """
 MATCH (r:Ring)
-RETURN r.id AS id, r.status AS status, COLLECT { MATCH (a:Account)-[:MEMBER_OF]->(r) RETURN a.id } AS members
+RETURN r.id AS id, r.status AS status,
+       COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE coalesce(m.active, true) RETURN a.id } AS members,
+       COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE m.status IS NOT NULL RETURN a.id } AS decided
 """
 NEXT_IDS = """
 MERGE (c:Counter {name: 'ring'})
@@ -46,13 +56,17 @@ ON CREATE SET r.first_detected = datetime($at), r.status = x.status
 SET r.previous_size = r.size,
     r += x.props,
     r.status = CASE WHEN r.status IN $decided THEN r.status ELSE x.status END,
+    r.needs_review = CASE WHEN r.status IN $decided THEN x.needs_review ELSE false END,
     r.last_run = $run_id, r.last_detected = datetime($at)
+REMOVE r.retired_run
 """
+# Leavers: a membership with a decision stays (inactive); the others go.
 DROP_LEAVERS = """
 UNWIND $rings AS x
 MATCH (r:Ring {id: x.id})<-[m:MEMBER_OF]-(a:Account)
-WHERE NOT r.status IN $decided AND NOT a.id IN x.members
-DELETE m
+WHERE NOT a.id IN x.members
+FOREACH (_ IN CASE WHEN m.status IS NULL THEN [1] ELSE [] END | DELETE m)
+FOREACH (_ IN CASE WHEN m.status IS NOT NULL THEN [1] ELSE [] END | SET m.active = false, m.left_run = $run_id)
 """
 UPSERT_MEMBERS = """
 UNWIND $members AS x
@@ -60,20 +74,26 @@ MATCH (a:Account {id: x.account}), (r:Ring {id: x.ring})
 MERGE (a)-[m:MEMBER_OF]->(r)
 ON CREATE SET m.joined_run = $run_id, m.joined_at = datetime($at), m.is_new = x.ring_existed
 SET m.evidence = x.evidence, m.strength = x.strength, m.private_share = x.private_share,
-    m.last_run = $run_id,
+    m.last_run = $run_id, m.active = true,
     m.is_new = CASE WHEN m.joined_run = $run_id THEN x.ring_existed ELSE false END
 """
 COUNT_NEW = """
 UNWIND $ids AS id
 MATCH (r:Ring {id: id})
-SET r.new_members = COUNT { MATCH (r)<-[m:MEMBER_OF]-() WHERE m.is_new },
-    r.size = COUNT { MATCH (r)<-[:MEMBER_OF]-() }
+SET r.new_members = COUNT { MATCH (r)<-[m:MEMBER_OF]-() WHERE m.is_new AND m.active },
+    r.size = COUNT { MATCH (r)<-[m:MEMBER_OF]-() WHERE m.active },
+    r.awaiting = CASE WHEN r.status IN $decided
+                 THEN COUNT { MATCH (r)<-[m:MEMBER_OF]-() WHERE m.active AND m.status IS NULL } ELSE 0 END
 """
+# A ring no run matches: kept. Undecided -> retired; decided -> keeps its status. Members inactive.
 RETIRE = """
 UNWIND $ids AS id
 MATCH (r:Ring {id: id})
-WHERE NOT r.status IN $decided
-DETACH DELETE r
+SET r.retired_run = $run_id, r.awaiting = 0,
+    r.status = CASE WHEN r.status IN $decided THEN r.status ELSE 'retired' END
+WITH r
+MATCH (r)<-[m:MEMBER_OF]-()
+SET m.active = false, m.is_new = false
 """
 
 
@@ -96,6 +116,17 @@ def match_rings(new: dict[int, set[str]], old: dict[str, set[str]]) -> dict[int,
     return matched
 
 
+def needs_review(decided: set[str] | None, current: set[str]) -> bool:
+    """Whether a decided ring's membership moved too far from what its decisions covered.
+
+    Jaccard |decided & current| / |decided | current| below REVIEW_JACCARD; False for a
+    ring nobody decided on (decided None or empty).
+    """
+    if not decided:
+        return False
+    return len(decided & current) / len(decided | current) < REVIEW_JACCARD
+
+
 def persist(
     driver: neo4j.Driver,
     rings: pd.DataFrame,
@@ -105,7 +136,9 @@ def persist(
 ) -> pd.DataFrame:
     """Write rings and memberships; returns `rings` with their ids and statuses."""
     at = datetime.now(UTC).isoformat()
-    previous = {r["id"]: set(r["members"]) for r in read(driver, PREVIOUS)}
+    state = read(driver, PREVIOUS)
+    previous = {r["id"]: set(r["members"]) for r in state if r["members"]}
+    decided_sets = {r["id"]: set(r["decided"]) for r in state if r["status"] in DECIDED_STATUSES}
     new_sets = {int(c): set(g["account"]) for c, g in members.groupby("community")}
     matched = match_rings(new_sets, previous)
     fresh = [c for c in new_sets if c not in matched]
@@ -123,6 +156,7 @@ def persist(
             "id": row["id"],
             "status": row["status"],
             "members": sorted(new_sets[int(row["community"])]),
+            "needs_review": needs_review(decided_sets.get(row["id"]), new_sets[int(row["community"])]),
             "props": {k: _plain(row[k]) for k in prop_cols},
         }
         for _, row in rings.iterrows()
@@ -139,7 +173,7 @@ def persist(
         }
         for row in members.itertuples()
     ]
-    retired = [rid for rid in previous if rid not in set(matched.values())]
+    retired = [r["id"] for r in state if r["id"] not in set(matched.values()) and r["status"] != "retired"]
     with session(driver, write=True) as s:
         s.execute_write(_write, ring_rows, member_rows, retired, run, at)
     return rings
@@ -150,11 +184,11 @@ def _write(tx, ring_rows, member_rows, retired, run, at) -> None:
     decided = list(DECIDED_STATUSES)
     tx.run(CREATE_RUN, run={**run, "at": at}).consume()
     tx.run(UPSERT_RINGS, rings=ring_rows, at=at, run_id=run["id"], decided=decided).consume()
-    tx.run(DROP_LEAVERS, rings=ring_rows, decided=decided).consume()
+    tx.run(DROP_LEAVERS, rings=ring_rows, run_id=run["id"]).consume()
     for i in range(0, len(member_rows), 20_000):
         tx.run(UPSERT_MEMBERS, members=member_rows[i : i + 20_000], at=at, run_id=run["id"]).consume()
-    tx.run(COUNT_NEW, ids=[r["id"] for r in ring_rows]).consume()
-    tx.run(RETIRE, ids=retired, decided=decided).consume()
+    tx.run(RETIRE, ids=retired, decided=decided, run_id=run["id"]).consume()
+    tx.run(COUNT_NEW, ids=[r["id"] for r in ring_rows], decided=decided).consume()
 
 
 def _plain(value):

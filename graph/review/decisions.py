@@ -1,225 +1,377 @@
-"""Analyst decisions on rings: an append-only audit trail, never an overwrite.
+"""Analysts' decisions on rings: each one covers an exact set of accounts, and is never overwritten.
 
-Every decision is one event node
+A decision is an audit event (graph.review.audit) that is also a `:Decision` linked to its
+ring:
 
-    (:Decision {id, seq, at, analyst, status, previous_status, reason, members, undo_of,
-                previous_member_status})-[:ON]->(:Ring)
+    (:Decision:AuditEvent {id, seq, prev, hash, at, actor, role, channel, action, ring, run,
+                           score, status, previous_status, reason, scope, members,
+                           member_count, members_sha256, previous_member_status, undo_of,
+                           approval_of, pending})-[:ON]->(:Ring)
 
-A ring decision (`members` null) sets `Ring.status`; a member decision sets
-`MEMBER_OF.status` on just those members (the block list honours it either way, see
-graph.export). Undo is a new event that restores what the undone event replaced; nothing
-is ever deleted or edited.
+`members` is the exact, sorted list of account ids the decision covers: for a decision on
+the whole ring, every member the ring had when it was decided (the ones the analyst
+saw); for a member decision, the accounts picked. Each covered membership records
+`MEMBER_OF.status` and `MEMBER_OF.decision` (this event's id), and that is all the block
+list reads: an account is on it only when a decision names it. Accounts that join a
+decided ring later carry no status: they are "awaiting review" until someone extends
+the decision to them (`extend`), itself a decision naming exactly them.
 
-Concurrency: each decision is one write transaction that first writes the ring
-(`decision_seq + 1`), which takes the ring's write lock, and only then reads the status it
-replaces (a transaction Neo4j aborts as a deadlock victim is retried whole by the driver).
-Two analysts deciding the same ring at once are serialised by that lock: both events are
-kept, the second one's `previous_status` is the first one's `status`, and their `seq`
-numbers are consecutive.
+Actions: `decide` (ring or members), `extend` (the ring's awaiting members, with the
+ring's status), `undo` (restores what an earlier decision replaced, member by member),
+`approve` (a second person releases a block that waits for approval). A block covering
+more than `approval_threshold()` accounts is recorded with `pending: true` and changes
+nothing until a lead other than its author approves it; undoing a pending block
+withdraws it.
+
+Roles (graph.review.actors): analysts decide and undo their own decisions; leads also
+undo others' and approve. Checks run here, whatever the caller.
+
+Concurrency: each change is one write transaction that first writes the ring
+(`decision_seq + 1`, taking its write lock) and only then reads what it replaces, then
+appends to the audit chain (taking the chain head's lock). Locks are always taken in that
+order (ring, head), so decisions on different rings never deadlock on each other except
+at the head, which Neo4j resolves by retrying one transaction whole (execute_write).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import uuid
 from typing import Any
 
 import neo4j
 
 from graph.db.connection import session
+from graph.review import audit
+from graph.review.actors import Actor, PermissionDenied, approval_threshold, require
 from graph.vocabulary import DECIDED_STATUSES
 
+__all__ = ["DecisionError", "approve", "awaiting", "decide", "extend", "history", "members_digest", "undo"]
+
 MAX_REASON = 2000
-MAX_ANALYST = 100
-MAX_MEMBERS = 10_000
+MAX_MEMBERS = 10_000  # accounts picked one by one; a ring decision covers the whole ring, whatever its size
 
 
 class DecisionError(ValueError):
     """A decision that cannot be recorded; the message says why, in one line."""
 
 
-# Taking the lock comes first: SET on the ring before anything reads its status. The ring is
-# found by a read-only statement, then locked by element id (a locking unique-index seek in
-# the writing statement would add a shared lock to upgrade). Neo4j may still report a
-# deadlock when one decision commits its new (:Decision)-[:ON]->(ring) relationship while
-# another waits for the ring; that waiting transaction is rolled back whole and retried by
-# the driver (execute_write), and, since it locks before it reads, it then reads the
-# status the first one set. Nothing is lost either way.
+# The ring is found by a read-only statement, then locked by element id (a locking
+# unique-index seek in the writing statement would add a shared lock to upgrade).
 FIND_RING = "MATCH (r:Ring {id: $ring}) RETURN elementId(r) AS eid"
 LOCK_RING = """
 MATCH (r:Ring) WHERE elementId(r) = $eid
 SET r.decision_seq = coalesce(r.decision_seq, 0) + 1
-RETURN r.decision_seq AS seq, r.status AS status
+RETURN r.decision_seq AS ring_seq, r.status AS status, r.score AS score, r.last_run AS run, r.pending AS pending
 """
-
-RING_DECISION = """
-MATCH (r:Ring {id: $ring})
-CREATE (d:Decision {id: $id, seq: $seq, at: datetime(), analyst: $analyst, status: $status,
-                    previous_status: r.status, reason: $reason, members: null, undo_of: $undo_of})
-CREATE (d)-[:ON]->(r)
-SET r.status = $status, r.decided_at = d.at, r.decided_by = $analyst
-RETURN d.id AS id, d.seq AS seq, toString(d.at) AS at, d.status AS status, d.previous_status AS previous_status
-"""
-
-MEMBER_STATES = """
+# Current members: the ones the latest run placed in the ring.
+CURRENT_MEMBERS = """
 MATCH (r:Ring {id: $ring})<-[m:MEMBER_OF]-(a:Account)
-WHERE a.id IN $members
-RETURN a.id AS account, m.status AS status, coalesce(m.status, r.status) AS effective
-LIMIT $limit
+WHERE coalesce(m.active, true)
+RETURN a.id AS account ORDER BY account
 """
-
-MEMBER_DECISION = """
-MATCH (r:Ring {id: $ring})
-CREATE (d:Decision {id: $id, seq: $seq, at: datetime(), analyst: $analyst, status: $status,
-                    previous_status: $previous_status, reason: $reason, members: $members,
-                    previous_member_status: $previous_member_status, undo_of: $undo_of})
-CREATE (d)-[:ON]->(r)
-WITH d, r
+AWAITING = """
+MATCH (r:Ring {id: $ring})<-[m:MEMBER_OF]-(a:Account)
+WHERE coalesce(m.active, true) AND m.status IS NULL AND r.status IN $decided
+RETURN a.id AS account ORDER BY account
+"""
+MEMBER_STATES = """
+UNWIND $members AS id
+MATCH (r:Ring {id: $ring})<-[m:MEMBER_OF]-(a:Account {id: id})
+RETURN a.id AS account, m.status AS status, m.decision AS decision, m.approval AS approval
+"""
+LINK = """
+MATCH (e:AuditEvent {id: $id}), (r:Ring {id: $ring})
+SET e:Decision
+CREATE (e)-[:ON]->(r)
+"""
+# x: {account, status, decision, approval}; null status clears the membership's decision
+APPLY = """
 UNWIND $assign AS x
-MATCH (r)<-[m:MEMBER_OF]-(:Account {id: x.account})
-SET m.status = x.status, m.decided_at = d.at, m.decided_by = $analyst
-WITH DISTINCT d
-RETURN d.id AS id, d.seq AS seq, toString(d.at) AS at, d.status AS status, d.previous_status AS previous_status
+MATCH (r:Ring {id: $ring})<-[m:MEMBER_OF]-(:Account {id: x.account})
+SET m.status = x.status, m.decision = x.decision, m.approval = x.approval
 """
-
+SET_RING = """
+MATCH (r:Ring {id: $ring})
+SET r.status = $status, r.decided_at = datetime(), r.decided_by = $actor, r.needs_review = false,
+    r.decided_members = $count
+"""
+REFRESH_AWAITING = """
+MATCH (r:Ring {id: $ring})
+SET r.awaiting = CASE WHEN r.status IN $decided
+                 THEN COUNT { MATCH (r)<-[m:MEMBER_OF]-() WHERE coalesce(m.active, true) AND m.status IS NULL }
+                 ELSE 0 END
+"""
+SET_PENDING = "MATCH (r:Ring {id: $ring}) SET r.pending = $pending"
 FIND_DECISION = """
-MATCH (d:Decision {id: $id})-[:ON]->(r:Ring)
-RETURN d.id AS id, r.id AS ring, d.status AS status, d.previous_status AS previous_status,
-       d.members AS members, d.previous_member_status AS previous_member_status,
-       EXISTS { MATCH (u:Decision {undo_of: d.id}) } AS undone
+MATCH (d:Decision {id: $id})
+RETURN properties(d) AS d,
+       EXISTS { MATCH (u:Decision {undo_of: d.id}) } AS undone,
+       EXISTS { MATCH (p:Decision {approval_of: d.id}) } AS approved
 """
-
 HISTORY = """
 MATCH (d:Decision)-[:ON]->(r:Ring {id: $ring})
-RETURN d.id AS id, d.seq AS seq, toString(d.at) AS at, d.analyst AS analyst, d.status AS status,
-       d.previous_status AS previous_status, d.reason AS reason, d.members AS members, d.undo_of AS undo_of,
-       EXISTS { MATCH (u:Decision {undo_of: d.id}) } AS undone
-ORDER BY d.seq DESC, d.at DESC
+RETURN d.id AS id, d.seq AS seq, toString(d.at) AS at, d.actor AS actor, d.role AS role, d.channel AS channel,
+       d.action AS action, d.status AS status, d.previous_status AS previous_status, d.reason AS reason,
+       d.scope AS scope, d.member_count AS member_count, d.members_sha256 AS members_sha256,
+       d.undo_of AS undo_of, d.approval_of AS approval_of, coalesce(d.pending, false) AS pending,
+       d.run AS run, d.score AS score,
+       EXISTS { MATCH (u:Decision {undo_of: d.id}) } AS undone,
+       EXISTS { MATCH (p:Decision {approval_of: d.id}) } AS approved
+ORDER BY d.seq DESC
 LIMIT $limit
 """
 
 
-def _check_text(reason: str | None, analyst: str | None) -> tuple[str, str]:
+def members_digest(members: list[str]) -> str:
+    """SHA-256 (hex) of the sorted account ids, one per line: names the exact set a decision covers."""
+    return hashlib.sha256("\n".join(sorted(members)).encode("utf-8")).hexdigest()
+
+
+def _check_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
-    analyst = (analyst or "").strip()
-    if not analyst:
-        raise DecisionError("a decision needs the analyst's name")
     if not reason:
         raise DecisionError("a decision needs a reason (what the evidence shows)")
-    if len(analyst) > MAX_ANALYST:
-        raise DecisionError(f"analyst name is longer than {MAX_ANALYST} characters")
     if len(reason) > MAX_REASON:
         raise DecisionError(f"reason is longer than {MAX_REASON} characters")
-    return reason, analyst
+    return reason
+
+
+def _check_members(members: list[str] | None) -> list[str] | None:
+    if members is None:
+        return None
+    members = sorted({str(m).strip() for m in members if str(m).strip()})
+    if not members:
+        raise DecisionError("no members selected: pick the accounts to decide on, or decide the whole ring")
+    if len(members) > MAX_MEMBERS:
+        raise DecisionError(f"at most {MAX_MEMBERS} members per decision")
+    return members
+
+
+def _lock(tx: neo4j.ManagedTransaction, ring_id: str) -> dict[str, Any]:
+    """Take the ring's write lock; returns its state as of holding it."""
+    found = tx.run(FIND_RING, ring=ring_id).single()
+    if found is None:
+        raise DecisionError(f"no ring {ring_id!r}")
+    return tx.run(LOCK_RING, eid=found["eid"]).single().data()
+
+
+def _states(tx: neo4j.ManagedTransaction, ring_id: str, members: list[str]) -> dict[str, dict[str, Any]]:
+    return {r["account"]: r.data() for r in tx.run(MEMBER_STATES, ring=ring_id, members=members)}
+
+
+def _record(tx: neo4j.ManagedTransaction, actor: Actor, ring: dict[str, Any], action: str, **fields: Any) -> dict:
+    """Append the event, make it a Decision on its ring; returns the stored event."""
+    event = audit.append(
+        tx, action, actor.name, actor.channel, role=actor.role, ring=ring["id"], run=ring.get("run"),
+        score=ring.get("score"), ring_seq=ring["ring_seq"], **fields,
+    )
+    tx.run(LINK, id=event["id"], ring=ring["id"]).consume()
+    return event
+
+
+def _assign(members: list[str], status: str | None, decision: str | None, approval: str | None = None) -> list[dict]:
+    return [{"account": m, "status": status, "decision": decision, "approval": approval} for m in members]
 
 
 def decide(
     driver: neo4j.Driver,
+    actor: Actor,
     ring_id: str,
     status: str,
     reason: str | None,
-    analyst: str | None,
     members: list[str] | None = None,
+    seen_run: str | None = None,
 ) -> dict[str, Any]:
-    """Record a decision on the ring (or on `members` of it); returns the new event.
+    """Record `actor`'s decision on the whole ring (members None) or on `members` of it.
 
-    Raises DecisionError (nothing written) for an unknown status, an empty reason or
-    analyst, an unknown ring, or accounts that are not members of the ring.
+    `seen_run` is the detection run the analyst's view came from: when the ring has been
+    re-detected since, the decision is refused (the members they saw may have changed).
+    Returns the event. Raises DecisionError or PermissionDenied, writing nothing.
     """
+    require(actor, "decide")
     if status not in DECIDED_STATUSES:
         raise DecisionError(f"status must be one of {', '.join(DECIDED_STATUSES)}, not {status!r}")
-    reason, analyst = _check_text(reason, analyst)
-    if members is not None:
-        members = sorted({str(m).strip() for m in members if str(m).strip()})
-        if not members:
-            raise DecisionError("no members selected: pick the accounts to decide on, or decide the whole ring")
-        if len(members) > MAX_MEMBERS:
-            raise DecisionError(f"at most {MAX_MEMBERS} members per decision")
+    reason = _check_reason(reason)
+    members = _check_members(members)
     with session(driver, write=True) as s:
-        return s.execute_write(_decide_tx, ring_id, status, reason, analyst, members)
+        return s.execute_write(_decide_tx, actor, ring_id, status, reason, members, seen_run, "decide")
 
 
-def _lock(tx, ring_id: str):
-    """Take the ring's write lock; returns {seq, status} as of holding it, or None if there is no such ring."""
-    found = tx.run(FIND_RING, ring=ring_id).single()
-    return tx.run(LOCK_RING, eid=found["eid"]).single() if found else None
+def extend(driver: neo4j.Driver, actor: Actor, ring_id: str, reason: str | None,
+           seen: list[str] | None = None) -> dict[str, Any]:
+    """Extend a decided ring's decision to its members awaiting review (a decision naming exactly them).
+
+    `seen` is the awaiting set the analyst was shown; if it changed meanwhile, nothing is written.
+    """
+    require(actor, "decide")
+    reason = _check_reason(reason)
+    with session(driver, write=True) as s:
+        return s.execute_write(_extend_tx, actor, ring_id, reason, seen)
 
 
-def _decide_tx(tx, ring_id, status, reason, analyst, members) -> dict[str, Any]:
+def _extend_tx(tx, actor: Actor, ring_id: str, reason: str, seen: list[str] | None) -> dict[str, Any]:
     locked = _lock(tx, ring_id)
-    if locked is None:
-        raise DecisionError(f"no ring {ring_id!r}")
-    return _record(tx, locked, ring_id, status, reason, analyst, members, None, None)
+    if locked["status"] not in DECIDED_STATUSES:
+        raise DecisionError(f"ring {ring_id} is {locked['status']}: decide on it first, then extend")
+    waiting = [r["account"] for r in tx.run(AWAITING, ring=ring_id, decided=list(DECIDED_STATUSES))]
+    if not waiting:
+        raise DecisionError(f"ring {ring_id} has no members awaiting review")
+    if seen is not None and sorted(seen) != waiting:
+        raise DecisionError(f"ring {ring_id}'s awaiting members changed since you loaded it: reload and check them")
+    return _apply_decision(tx, actor, {**locked, "id": ring_id}, locked["status"], reason, waiting, "members",
+                           "extend")
 
 
-def _record(tx, locked, ring_id, status, reason, analyst, members, undo_of, restore) -> dict[str, Any]:
-    """Create the event (the ring is already locked by this transaction)."""
-    base = {"ring": ring_id, "id": str(uuid.uuid4()), "seq": locked["seq"], "analyst": analyst,
-            "reason": reason, "undo_of": undo_of}
+def _decide_tx(tx, actor, ring_id, status, reason, members, seen_run, action) -> dict[str, Any]:
+    locked = _lock(tx, ring_id)
+    ring = {**locked, "id": ring_id}
+    if seen_run is not None and locked["run"] != seen_run:
+        raise DecisionError(f"ring {ring_id} was re-detected (run {locked['run']}) since you loaded it: "
+                            "reload it and decide on what it holds now")
     if members is None:
-        return tx.run(RING_DECISION, status=status, **base).single().data()
-    states = {
-        r["account"]: r for r in tx.run(MEMBER_STATES, ring=ring_id, members=members, limit=len(members) + 1)
-    }
+        covered = [r["account"] for r in tx.run(CURRENT_MEMBERS, ring=ring_id)]
+        if not covered:
+            raise DecisionError(f"ring {ring_id} has no current members")
+        return _apply_decision(tx, actor, ring, status, reason, covered, "ring", action)
+    states = _states(tx, ring_id, members)
     missing = [m for m in members if m not in states]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise DecisionError(f"not members of {ring_id}: {shown}")
-    effective = {states[m]["effective"] for m in members}
-    previous = effective.pop() if len(effective) == 1 else "mixed"
-    # restore: account -> the MEMBER_OF.status to put back (None clears it); else all get `status`
-    assign = [{"account": m, "status": (restore[m] if restore is not None else status)} for m in members]
-    return tx.run(
-        MEMBER_DECISION,
-        status=status,
-        members=members,
-        previous_status=previous,
-        previous_member_status=json.dumps({m: states[m]["status"] for m in members}),
-        assign=assign,
-        **base,
-    ).single().data()
+    return _apply_decision(tx, actor, ring, status, reason, members, "members", action, states)
 
 
-def undo(driver: neo4j.Driver, decision_id: str, reason: str | None, analyst: str | None) -> dict[str, Any]:
-    """Record a new event that reverses `decision_id` (restoring its previous status).
+def _apply_decision(tx, actor, ring, status, reason, covered, scope, action, states=None) -> dict[str, Any]:
+    if ring.get("pending"):
+        raise DecisionError(f"ring {ring['id']} has a block waiting for approval: approve or withdraw it first")
+    states = states if states is not None else _states(tx, ring["id"], covered)
+    effective = {states[m]["status"] for m in covered}
+    previous = (effective.pop() if len(effective) == 1 else "mixed") if scope == "members" else ring["status"]
+    pending = status == "blocked" and len(covered) > approval_threshold()
+    event = _record(
+        tx, actor, ring, action, status=status, previous_status=previous, reason=reason, scope=scope,
+        members=covered, member_count=len(covered), members_sha256=members_digest(covered),
+        previous_member_status=json.dumps(
+            {m: [states[m]["status"], states[m]["decision"], states[m]["approval"]] for m in covered},
+            sort_keys=True),
+        pending=pending or None,
+    )
+    if pending:
+        tx.run(SET_PENDING, ring=ring["id"], pending=event["id"]).consume()
+    else:
+        _take_effect(tx, ring["id"], event, approval=None)
+    return _public(event)
 
-    Refused when the decision was already undone, or when a later decision has since
-    changed the ring (or every one of the members): decide again instead.
-    """
-    reason, analyst = _check_text(reason, analyst)
+
+def _take_effect(tx, ring_id: str, event: dict[str, Any], approval: str | None) -> None:
+    tx.run(APPLY, ring=ring_id, assign=_assign(event["members"], event["status"], event["id"], approval)).consume()
+    if event["scope"] == "ring":
+        tx.run(SET_RING, ring=ring_id, status=event["status"], actor=event["actor"],
+               count=event["member_count"]).consume()
+    tx.run(REFRESH_AWAITING, ring=ring_id, decided=list(DECIDED_STATUSES)).consume()
+
+
+def _public(event: dict[str, Any]) -> dict[str, Any]:
+    """What callers get back: the event without the (possibly long) member list."""
+    out = {k: v for k, v in event.items() if k not in ("members", "previous_member_status")}
+    out["at"] = audit.canonical({"at": event["at"]})[7:-2]
+    out["pending"] = bool(event.get("pending"))
+    return out
+
+
+def approve(driver: neo4j.Driver, actor: Actor, decision_id: str, reason: str | None) -> dict[str, Any]:
+    """A lead other than its author releases a block that waits for approval."""
+    require(actor, "approve")
+    reason = _check_reason(reason)
     with session(driver, write=True) as s:
-        return s.execute_write(_undo_tx, decision_id, reason, analyst)
+        return s.execute_write(_approve_tx, actor, decision_id, reason)
 
 
-def _undo_tx(tx, decision_id, reason, analyst) -> dict[str, Any]:
+def _find(tx, decision_id: str) -> dict[str, Any]:
     found = tx.run(FIND_DECISION, id=decision_id).single()
     if found is None:
         raise DecisionError(f"no decision {decision_id!r}")
-    ring_id = found["ring"]
-    # lock the ring before re-reading anything the undo depends on
-    locked = _lock(tx, ring_id)
-    found = tx.run(FIND_DECISION, id=decision_id).single()
+    return found.data()
+
+
+def _approve_tx(tx, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
+    d = _find(tx, decision_id)["d"]
+    locked = _lock(tx, d["ring"])
+    found = _find(tx, decision_id)  # again, under the ring's lock
+    if not d.get("pending") or found["approved"] or found["undone"] or locked["pending"] != decision_id:
+        raise DecisionError("this decision is not waiting for approval")
+    if d["actor"] == actor.name:
+        raise PermissionDenied("a block needs a second person's approval: its author cannot approve it")
+    members = d["members"]
+    event = _record(tx, actor, {**locked, "id": d["ring"]}, "approve", status=d["status"], reason=reason,
+                    approval_of=decision_id, scope=d["scope"], member_count=len(members),
+                    members_sha256=members_digest(members))
+    tx.run(SET_PENDING, ring=d["ring"], pending=None).consume()
+    _take_effect(tx, d["ring"], d, approval=event["id"])
+    return _public(event)
+
+
+def undo(driver: neo4j.Driver, actor: Actor, decision_id: str, reason: str | None) -> dict[str, Any]:
+    """Record a new event that reverses `decision_id` for the members it still governs.
+
+    Analysts undo their own decisions, leads anyone's. Refused when it was already undone,
+    or when later decisions have changed every member it covered (decide again instead).
+    Undoing a block that waits for approval withdraws it.
+    """
+    require(actor, "undo_own")
+    reason = _check_reason(reason)
+    with session(driver, write=True) as s:
+        return s.execute_write(_undo_tx, actor, decision_id, reason)
+
+
+def _undo_tx(tx, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
+    d = _find(tx, decision_id)["d"]
+    if d.get("action") not in ("decide", "extend"):
+        raise DecisionError(f"a{'n' if d.get('action', 'x')[0] in 'aeiou' else ''} {d.get('action')} cannot be "
+                            "undone: undo the decision it belongs to")
+    if d["actor"] != actor.name:
+        require(actor, "undo_others")
+    locked = _lock(tx, d["ring"])
+    found = _find(tx, decision_id)
     if found["undone"]:
         raise DecisionError("this decision was already undone")
-    if found["members"] is None:
-        if locked["status"] != found["status"]:
-            raise DecisionError(
-                f"ring {ring_id} is now {locked['status']} (a later decision changed it): decide again instead of undo"
-            )
-        return _record(tx, locked, ring_id, found["previous_status"], reason, analyst, None, decision_id, None)
-    previous = json.loads(found["previous_member_status"] or "{}")
-    states = {
-        r["account"]: r["status"]
-        for r in tx.run(MEMBER_STATES, ring=ring_id, members=found["members"], limit=len(found["members"]) + 1)
-    }
-    members = [m for m in found["members"] if states.get(m, "<gone>") == found["status"]]
-    if not members:
+    ring = {**locked, "id": d["ring"]}
+    if d.get("pending") and not found["approved"]:
+        event = _record(tx, actor, ring, "undo", status=d["previous_status"], reason=reason, undo_of=decision_id,
+                        scope=d["scope"], member_count=0, members_sha256=members_digest([]))
+        tx.run(SET_PENDING, ring=d["ring"], pending=None).consume()
+        return _public(event)
+    return _restore(tx, actor, ring, d, reason)
+
+
+def _restore(tx, actor: Actor, ring: dict[str, Any], d: dict[str, Any], reason: str) -> dict[str, Any]:
+    states = _states(tx, ring["id"], d["members"])
+    governed = [m for m in d["members"] if m in states and states[m]["decision"] == d["id"]]
+    ring_reverted = d["scope"] == "ring" and ring["status"] == d["status"]
+    if not governed and not ring_reverted:
         raise DecisionError("every member of this decision was changed by a later decision: decide again instead")
-    restore = {m: previous.get(m) for m in members}
-    return _record(tx, locked, ring_id, found["previous_status"], reason, analyst, members, decision_id, restore)
+    previous = json.loads(d["previous_member_status"])
+    event = _record(tx, actor, ring, "undo", status=d["previous_status"], reason=reason, undo_of=d["id"],
+                    scope=d["scope"], members=governed, member_count=len(governed),
+                    members_sha256=members_digest(governed))
+    assign = [{"account": m, "status": previous[m][0], "decision": previous[m][1], "approval": previous[m][2]}
+              for m in governed]
+    tx.run(APPLY, ring=ring["id"], assign=assign).consume()
+    if ring_reverted:
+        tx.run(SET_RING, ring=ring["id"], status=d["previous_status"], actor=actor.name,
+               count=len(governed)).consume()
+    tx.run(REFRESH_AWAITING, ring=ring["id"], decided=list(DECIDED_STATUSES)).consume()
+    return _public(event)
+
+
+def awaiting(driver: neo4j.Driver, ring_id: str) -> list[str]:
+    """Members of a decided ring that no decision covers yet (joined after it was decided)."""
+    with session(driver) as s:
+        return [r["account"] for r in s.run(AWAITING, ring=ring_id, decided=list(DECIDED_STATUSES))]
 
 
 def history(driver: neo4j.Driver, ring_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The ring's decisions, newest first (an auto-commit read: fails fast when the database is gone)."""
+    """The ring's decisions, approvals and undos, newest first (an auto-commit read)."""
     with session(driver) as s:
         return [r.data() for r in s.run(HISTORY, ring=ring_id, limit=int(limit))]
