@@ -27,6 +27,7 @@ server: $(LAUNCHER)
 demo: install
 	$(BIN)/ringwatch db start
 	$(BIN)/ringwatch db status
+	$(BIN)/ringwatch users add demo --role analyst --random-password --if-missing
 	test -f $(DEMO_DIR)/truth/accounts.csv || $(BIN)/ringwatch generate $(DEMO_DIR) --accounts $(DEMO_ACCOUNTS) --seed 1
 	$(BIN)/ringwatch ingest $(DEMO_DIR) --report $(DEMO_DIR)-report/ingest.json
 	$(BIN)/ringwatch detect --top 10
@@ -37,11 +38,18 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
-lint: install
+# The unit tests: pure logic, no database, seconds.
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -q tests/unit
+
+# Needs the virtualenv only (no Maven, no database).
+lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-# Benchmarks empty the database they run on, so they get their own state directory and port.
-BENCH_ENV := RINGWATCH_STATE=.ringwatch-bench RINGWATCH_BOLT_PORT=7787
+# Benchmarks empty the database they run on, so they get their own state directory and port,
+# and never inherit NEO4J_* (which could point them at a real database).
+BENCH_ENV := env -u NEO4J_URI -u NEO4J_USER -u NEO4J_PASSWORD -u NEO4J_DATABASE \
+	RINGWATCH_STATE=.ringwatch-bench RINGWATCH_BOLT_PORT=7787
 
 bench: install
 	$(BENCH_ENV) $(BIN)/python bench/run.py quality

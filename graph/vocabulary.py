@@ -91,10 +91,16 @@ FILE_FORMATS = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet"}
 
 @lru_cache(maxsize=1_000_000)
 def canonical_ip(text: str) -> str | None:
-    """The canonical text form of an IPv4/IPv6 address, or None if it is not one."""
+    """The canonical text form of an IPv4/IPv6 address, or None if it is not one.
+
+    Strict: an IPv6 zone id (`fe80::1%eth0`) or any other decoration is not an address
+    (Python accepts zone ids; they would travel verbatim into Cypher and STIX patterns).
+    """
     try:
         ip = ipaddress.ip_address(text.strip())
     except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         return str(ip.ipv4_mapped)

@@ -77,7 +77,8 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
         print(json.dumps(info, indent=2, default=str))
         return
     table = Table(show_header=False, box=None)
-    for key in ("uri", "neo4j", "edition", "gds", "nodes", "relationships", "pid", "state"):
+    for key in ("uri", "neo4j", "edition", "gds", "nodes", "relationships", "pid", "state", "heap", "pagecache",
+                "memory", "store", "pagecache hit ratio"):
         if key in info:
             table.add_row(key, str(info[key]))
     console.print(table)

@@ -5,12 +5,15 @@ DBMS embedded in a small Java launcher (`server/`), resolved with Maven from Mav
 Central together with the open GDS modules. Its state (data, logs, password, pid) lives
 in the state directory (`RINGWATCH_STATE`, default `.ringwatch/`).
 
-Settings, all from the environment: `RINGWATCH_BOLT_PORT` (7687), `RINGWATCH_HEAP` (4g),
-`RINGWATCH_PAGECACHE` (2g), `RINGWATCH_NEO4J_PASSWORD` (else generated at first start).
+Settings, all from the environment: `RINGWATCH_BOLT_PORT` (7687), `RINGWATCH_HEAP` and
+`RINGWATCH_PAGECACHE` (else sized from the machine and the store, see graph.db.memory),
+`RINGWATCH_NEO4J_PASSWORD` (else generated at first start). LOAD CSV cannot read local
+files (the launcher turns file URLs off).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -18,7 +21,7 @@ import socket
 import subprocess
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from graph.db.connection import (
@@ -31,6 +34,7 @@ from graph.db.connection import (
     resolve_target,
     state_dir,
 )
+from graph.db.memory import plan_for, show_size
 
 # The Maven project that assembles Neo4j + GDS: the checkout's server/, or RINGWATCH_SERVER_DIR.
 SERVER_DIR = Path(os.environ.get("RINGWATCH_SERVER_DIR") or Path(__file__).resolve().parents[2] / "server")
@@ -142,6 +146,12 @@ def start(timeout_s: float = START_TIMEOUT_S) -> str:
         )
     build()
     p = paths()
+    try:
+        memory = plan_for(p.state / "data")
+    except ValueError as e:
+        raise ServerError(str(e)) from e
+    (p.state / "memory.json").parent.mkdir(parents=True, exist_ok=True)
+    (p.state / "memory.json").write_text(json.dumps(asdict(memory)) + "\n")
     (p.state / "logs").mkdir(parents=True, exist_ok=True)
     os.chmod(p.state, 0o700)
     password = ensure_password()
@@ -151,9 +161,9 @@ def start(timeout_s: float = START_TIMEOUT_S) -> str:
         RINGWATCH_BOLT_PORT=str(port),
         RINGWATCH_PLUGINS=str(PLUGINS),
         RINGWATCH_NEO4J_PASSWORD=password,
-        RINGWATCH_PAGECACHE=os.environ.get("RINGWATCH_PAGECACHE", "2g"),
+        RINGWATCH_PAGECACHE=memory.pagecache_setting(),
     )
-    heap = os.environ.get("RINGWATCH_HEAP", "4g")
+    heap = memory.jvm_heap()
     cmd = [
         "java",
         f"-Xms{heap}",
@@ -254,8 +264,41 @@ def status() -> dict:
     if target.local:
         row["pid"] = running_pid()
         row["state"] = str(state_dir())
+        row.update(_memory_status())
     return row
 
+
+def _memory_status() -> dict:
+    """Heap and page cache the running server was given, the store size, the page-cache hit ratio."""
+    out: dict = {}
+    saved = paths().state / "memory.json"
+    if saved.exists():
+        m = json.loads(saved.read_text())
+        out["heap"] = show_size(m["heap"])
+        out["pagecache"] = show_size(m["pagecache"])
+        out["memory"] = f"{m['source']} (machine {show_size(m['total'])})"
+    from graph.db.memory import store_size
+
+    out["store"] = show_size(store_size(paths().state / "data"))
+    driver = open_driver()
+    try:
+        rows = read(driver, PAGE_CACHE_QUERY)
+        out["pagecache hit ratio"] = f"{rows[0]['ratio']:.3f}" if rows and rows[0]["ratio"] is not None else NO_RATIO
+    except Exception:  # noqa: BLE001 - the bean is informational; its absence is shown as "-"
+        out["pagecache hit ratio"] = NO_RATIO
+    finally:
+        driver.close()
+    return out
+
+
+# Neo4j Community publishes no page-cache metrics (JMX beans and metrics are Enterprise); a
+# server that does (Enterprise, or a future launcher procedure) answers this query.
+NO_RATIO = "- (not published by Neo4j Community)"
+PAGE_CACHE_QUERY = """
+CALL dbms.queryJmx('org.neo4j:*') YIELD name, attributes
+WHERE name CONTAINS 'Page cache'
+RETURN attributes.HitRatio.value AS ratio LIMIT 1
+"""
 
 RESET_QUERY = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 DROP_PROJECTIONS = """

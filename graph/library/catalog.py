@@ -349,8 +349,38 @@ def bind(query: Query, assignments: Iterable[str] = (), values: dict[str, Any] |
 class WritesError(LibraryError):
     """The query writes and the caller did not allow writing."""
 
-    def __init__(self) -> None:
-        super().__init__("this query writes; rerun with --write if you mean it")
+    def __init__(self, reason: str = "this query writes") -> None:
+        super().__init__(f"{reason}; rerun with --write if you mean it")
+
+
+# What a query may not do without --write, whatever the planner says: read files or URLs
+# (LOAD CSV), run DBMS procedures, or call procedures outside the read-only ones below.
+_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_LOAD_CSV = re.compile(r"\bLOAD\s+CSV\b", re.I)
+_CALLS = re.compile(r"\bCALL\s+([A-Za-z_][\w.]*)\s*\(", re.I)
+_DBMS = re.compile(r"\bdbms\s*\.", re.I)
+READ_ONLY_PROCEDURE = re.compile(
+    r"^(db\.(labels|relationshipTypes|propertyKeys|schema\.\w+|indexes|constraints|awaitIndexes|info|ping)"
+    r"|gds\.(version|list|graph\.list|[\w.]+\.(stream|estimate)))$",
+    re.I,
+)
+
+
+def outside_reach(text: str) -> str | None:
+    """Why this statement needs --write even if it only reads the graph, or None.
+
+    Comments and string literals are ignored (a template hash may contain anything).
+    """
+    code = _STRINGS.sub("''", _COMMENTS.sub(" ", text))
+    if _LOAD_CSV.search(code):
+        return "LOAD CSV reads files or URLs outside the graph"
+    if _DBMS.search(code):
+        return "dbms.* procedures administer the server"
+    for name in _CALLS.findall(code):
+        if not READ_ONLY_PROCEDURE.match(name):
+            return f"procedure {name} is not on the read-only list"
+    return None
 
 
 def query_type(s: neo4j.Session, query: Query, params: dict[str, Any]) -> str:
@@ -365,6 +395,10 @@ def stream(s: neo4j.Session, query: Query, params: dict[str, Any], allow_write: 
     Refuses a query that writes unless `allow_write` (the session should then be a write
     session; a read session rejects writes anyway, which is reported the same way).
     """
+    if not allow_write:
+        reason = outside_reach(query.text)
+        if reason:
+            raise WritesError(reason)
     if (query.writes or query_type(s, query, params) in WRITE_QUERY_TYPES) and not allow_write:
         raise WritesError()
     try:

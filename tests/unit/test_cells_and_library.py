@@ -45,3 +45,37 @@ def test_every_library_query_parses_and_declares_its_writes():
     assert {"block-list", "awaiting-review", "ring-decisions"} <= {q.name for q in queries}
     assert all(q.writes is False for q in queries)
     assert catalog.load("block-list").returns[-2:] == ["decision_id", "approved_by"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+        "load  csv with headers from 'http://x' as r return r",
+        "CALL dbms.setConfigValue('db.logs.query.enabled', 'OFF')",
+        "RETURN dbms.components()",
+        "CALL apoc.load.json('file:///x') YIELD value RETURN value",
+        "CALL gds.graph.drop('g')",
+        "MATCH (n) CALL db.create.setNodeVectorProperty(n, 'v', [1]) RETURN n",
+    ],
+)
+def test_statements_that_reach_outside_the_graph_need_write(text):
+    assert catalog.outside_reach(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MATCH (t:PromptTemplate {hash: 'LOAD CSV'}) RETURN t",  # in a string: data, not code
+        "// LOAD CSV is not used here\nMATCH (n) RETURN n",
+        "CALL db.labels() YIELD label RETURN label",
+        "CALL gds.leiden.stream('g') YIELD nodeId RETURN nodeId",
+        "MATCH (r:Ring) CALL (r) { MATCH (r)<-[:MEMBER_OF]-(a) RETURN count(a) AS n } RETURN r, n",
+    ],
+)
+def test_plain_reads_pass(text):
+    assert catalog.outside_reach(text) is None
+
+
+def test_the_library_itself_stays_within_reach():
+    assert [q.name for q in catalog.list_queries() if catalog.outside_reach(q.text)] == []

@@ -49,6 +49,8 @@ public final class Launcher {
                 .setConfig(GraphDatabaseSettings.memory_transaction_global_max_size,
                         bytes(env("RINGWATCH_TX_MEMORY", "0")))
                 .setConfig(GraphDatabaseSettings.keep_logical_logs, "1 files")
+                // LOAD CSV may not read files of this machine: a query could read any file the server can
+                .setConfig(GraphDatabaseSettings.allow_file_urls, false)
                 .build();
 
         CountDownLatch stopped = new CountDownLatch(1);

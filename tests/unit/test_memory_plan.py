@@ -1,0 +1,44 @@
+"""The local server's memory rule (graph.db.memory.plan) and size parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.db.memory import GiB, MiB, parse_size, plan, plan_for
+
+
+def test_a_24_gib_machine_with_a_small_store():
+    p = plan(24 * GiB, 100 * MiB)
+    assert p.pagecache == 512 * MiB  # the floor: the store is small
+    assert p.heap == 24 * GiB - int(2.4 * GiB) - 512 * MiB  # the rest goes to GDS
+
+
+def test_a_large_store_takes_at_most_half_of_what_is_left():
+    p = plan(24 * GiB, 40 * GiB)
+    left = 24 * GiB - int(2.4 * GiB)
+    assert p.pagecache == left // 2 and p.heap == left - left // 2
+
+
+def test_the_heap_stays_under_compressed_pointers_on_a_big_machine():
+    p = plan(256 * GiB, 10 * GiB)
+    assert p.heap == 31 * GiB and p.pagecache == 12 * GiB
+
+
+def test_a_small_machine_still_gets_the_minimums():
+    p = plan(2 * GiB, 5 * GiB)
+    assert p.heap >= GiB and p.pagecache >= 512 * MiB
+
+
+@pytest.mark.parametrize("text,size", [("4g", 4 * GiB), ("512m", 512 * MiB), ("1.5g", int(1.5 * GiB)), ("10", 10)])
+def test_sizes_parse(text, size):
+    assert parse_size(text) == size
+
+
+def test_the_environment_overrides_the_rule(monkeypatch, tmp_path):
+    monkeypatch.setenv("RINGWATCH_HEAP", "3g")
+    monkeypatch.delenv("RINGWATCH_PAGECACHE", raising=False)
+    p = plan_for(tmp_path)
+    assert p.heap == 3 * GiB and p.source == "RINGWATCH_HEAP set" and p.store == 0
+    monkeypatch.setenv("RINGWATCH_PAGECACHE", "lots")
+    with pytest.raises(ValueError, match="lots"):
+        plan_for(tmp_path)
