@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ingest.generate import FORMATS, TableSink, iso_utc
+from ingest.files import FORMATS, TableSink, iso_utc
 
 CHUNK_ROWS = 100_000
 

@@ -148,42 +148,6 @@ def ingest_cmd(
     err.print(f"report: {report}")
 
 
-@app.command("generate")
-def generate_cmd(
-    out: Path = typer.Argument(..., help="Folder to write the delivery (and truth/) into."),
-    accounts: int = typer.Option(25_000, "--accounts", min=100, help="How many accounts."),
-    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same world)."),
-    fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet."),
-) -> None:
-    """Write a synthetic world with planted farms and benign look-alikes (truth in OUT/truth/)."""
-    from ingest.generate import generate_world
-
-    if fmt not in ("csv", "csv.gz", "parquet"):
-        fail(f"--format must be csv, csv.gz or parquet, not {fmt!r}")
-    counts = generate_world(out, accounts=accounts, seed=seed, fmt=fmt, progress=True)
-    table = Table(title=f"world: {accounts:,} accounts, seed {seed} -> {out}")
-    table.add_column("file")
-    table.add_column("rows", justify="right")
-    for name, n in counts.items():
-        table.add_row(name, f"{n:,}" if isinstance(n, int) else str(n))
-    err.print(table)
-
-
-@app.command("hash-prompts")
-def hash_prompts_cmd(
-    log: Path = typer.Argument(..., help="Raw request log: CSV or JSONL with account_id, ts, ip, prompt."),
-    out: Path = typer.Option(..., "--out", help="Folder for ip_sightings and prompt_templates files."),
-    fmt: str = typer.Option("csv", "--format", help="csv, csv.gz or parquet."),
-) -> None:
-    """Turn a raw request log into contract files; raw prompts are written nowhere."""
-    from ingest.prompts import hash_prompt_log
-
-    if not log.exists():
-        fail(f"{log} does not exist")
-    counts = hash_prompt_log(log, out, fmt=fmt)
-    err.print(", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in counts.items()))
-
-
 class Backend(StrEnum):
     auto = "auto"
     gds = "gds"
@@ -194,6 +158,51 @@ class FileFormat(StrEnum):
     csv = "csv"
     csv_gz = "csv.gz"
     parquet = "parquet"
+
+
+@app.command("generate")
+def generate_cmd(
+    out: Path = typer.Argument(..., help="Folder to write the delivery (and truth/) into."),
+    accounts: int = typer.Option(25_000, "--accounts", min=500, help="How many accounts (500 or more)."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same world)."),
+    fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format of the delivery."),
+) -> None:
+    """Write a synthetic world with planted farms and benign look-alikes (truth in OUT/truth/).
+
+    Example: ringwatch generate world --accounts 100000 --seed 7 --format parquet
+    """
+    from ingest.generate import generate_world
+
+    try:
+        counts = generate_world(out, accounts=accounts, seed=seed, fmt=fmt.value, progress=True)
+    except ValueError as e:
+        fail(str(e))
+    table = Table(title=f"world: {accounts:,} accounts, seed {seed} -> {out}")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}" if isinstance(n, int) else str(n))
+    err.print(table)
+
+
+@app.command("hash-prompts")
+def hash_prompts_cmd(
+    log: Path = typer.Argument(..., exists=True, dir_okay=False,
+                               help="Raw request log: CSV or JSONL with account_id, ts, ip, prompt."),
+    out: Path = typer.Option(..., "--out", help="Folder for ip_sightings and prompt_templates files."),
+    fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format to write."),
+) -> None:
+    """Turn a raw request log into contract files; raw prompts are written nowhere.
+
+    Example: ringwatch hash-prompts requests.jsonl --out delivery/
+    """
+    from ingest.prompts import hash_prompt_log
+
+    try:
+        counts = hash_prompt_log(log, out, fmt=fmt.value)
+    except ValueError as e:
+        fail(str(e))
+    err.print(", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in counts.items()))
 
 
 @app.command("detect")
