@@ -62,6 +62,7 @@ KEYS: dict[str, str] = {
     "AuditHead": "name",
     "User": "name",  # graph.review.users: local analyst accounts
     "Lock": "name",  # graph.db.locks: one detection run at a time
+    "AlertDelivery": "key",  # graph.alerts.webhooks: alert id + URL, delivered once
     "DetectionRun": "id",
     "Counter": "name",
     "PartnerIndicator": "key",  # source + "|" + STIX indicator id (graph.sharing.indicators)

@@ -1,7 +1,8 @@
-"""Small, hand-built deliveries in the data contract, for ingest tests."""
+"""Small, hand-built deliveries in the data contract, for ingest, review and watch tests."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 
@@ -44,6 +45,35 @@ def small_delivery(accounts: int = 200, seed: int = 7) -> dict[str, pd.DataFrame
         "accounts": acc, "ip_intel": intel, "payment_methods": pd.DataFrame(pay),
         "ip_sightings": pd.DataFrame(seen), "prompt_templates": pd.DataFrame(tpl),
     }
+
+
+FARM_IPS = ["203.0.113.10", "203.0.113.11", "203.0.113.12"]
+FARM_CARDS = ["farm-card-1", "farm-card-2"]
+FARM_TEMPLATES = [f"{0xFA00 + i:032x}" for i in range(4)]
+
+
+def farm_delivery(ids: list[str], day: int, benign: int = 0, with_intel: bool = True) -> dict[str, pd.DataFrame]:
+    """Accounts `ids` sharing the farm's cards, exits and templates; plus `benign` unrelated accounts."""
+    others = [f"benign_{day}_{i:04d}" for i in range(benign)]
+    when = f"2026-03-{day:02d}T10:00:00Z"
+    accounts = pd.DataFrame({"account_id": ids + others, "created_at": when})
+    pay = [{"account_id": a, "payment_fingerprint": card, "method_type": "prepaid_card"}
+           for a in ids for card in FARM_CARDS]
+    pay += [{"account_id": a, "payment_fingerprint": f"own-card-{a}", "method_type": "card"} for a in others]
+    seen = [{"account_id": a, "ip": ip, "first_seen": when, "last_seen": when, "requests": 40}
+            for a in ids for ip in FARM_IPS]
+    seen += [{"account_id": a, "ip": f"198.18.{i // 250}.{i % 250 + 1}", "first_seen": when, "last_seen": when,
+              "requests": 7} for i, a in enumerate(others)]
+    tpl = [{"account_id": a, "template_hash": t, "requests": 30, "capability": "reasoning", "first_seen": when,
+            "last_seen": when} for a in ids for t in FARM_TEMPLATES]
+    tpl += [{"account_id": a, "template_hash": hashlib.md5(a.encode()).hexdigest(), "requests": 3, "capability": "chat",
+             "first_seen": when, "last_seen": when} for a in others]
+    frames = {"accounts": accounts, "payment_methods": pd.DataFrame(pay), "ip_sightings": pd.DataFrame(seen),
+              "prompt_templates": pd.DataFrame(tpl)}
+    if with_intel:
+        frames["ip_intel"] = pd.DataFrame({"ip": FARM_IPS, "asn": "64501", "as_org": "Cheap Hosting",
+                                           "ip_type": "datacenter", "proxy_provider": ""})
+    return frames
 
 
 def write_delivery(frames: dict[str, pd.DataFrame], folder: Path, fmt: str = "csv") -> Path:

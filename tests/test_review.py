@@ -14,7 +14,7 @@ import threading
 import pandas as pd
 import pytest
 from conftest import run_cli
-from delivery import write_delivery
+from delivery import farm_delivery, write_delivery
 
 from graph.db import locks
 from graph.db.connection import read, write
@@ -30,35 +30,6 @@ ALICE = Actor(name="alice", role="analyst")
 BOB = Actor(name="bob", role="lead")
 CAROL = Actor(name="carol", role="lead")
 VIEWER = Actor(name="vic", role="viewer")
-FARM_IPS = ["203.0.113.10", "203.0.113.11", "203.0.113.12"]
-FARM_CARDS = ["farm-card-1", "farm-card-2"]
-FARM_TEMPLATES = [f"{0xFA00 + i:032x}" for i in range(4)]
-
-
-def farm_delivery(ids: list[str], day: int, benign: int = 0, with_intel: bool = True) -> dict[str, pd.DataFrame]:
-    """Accounts `ids` sharing the farm's cards, exits and templates; plus `benign` unrelated accounts."""
-    others = [f"benign_{day}_{i:04d}" for i in range(benign)]
-    when = f"2026-03-{day:02d}T10:00:00Z"
-    accounts = pd.DataFrame({"account_id": ids + others, "created_at": when})
-    pay = [{"account_id": a, "payment_fingerprint": card, "method_type": "prepaid_card"}
-           for a in ids for card in FARM_CARDS]
-    pay += [{"account_id": a, "payment_fingerprint": f"own-card-{a}", "method_type": "card"} for a in others]
-    seen = [{"account_id": a, "ip": ip, "first_seen": when, "last_seen": when, "requests": 40}
-            for a in ids for ip in FARM_IPS]
-    seen += [{"account_id": a, "ip": f"198.18.{i // 250}.{i % 250 + 1}", "first_seen": when, "last_seen": when,
-              "requests": 7} for i, a in enumerate(others)]
-    tpl = [{"account_id": a, "template_hash": t, "requests": 30, "capability": "reasoning", "first_seen": when,
-            "last_seen": when} for a in ids for t in FARM_TEMPLATES]
-    tpl += [{"account_id": a, "template_hash": f"{hash(a) & 0xFFFFFFFF:032x}", "requests": 3, "capability": "chat",
-             "first_seen": when, "last_seen": when} for a in others]
-    frames = {"accounts": accounts, "payment_methods": pd.DataFrame(pay), "ip_sightings": pd.DataFrame(seen),
-              "prompt_templates": pd.DataFrame(tpl)}
-    if with_intel:
-        frames["ip_intel"] = pd.DataFrame({"ip": FARM_IPS, "asn": "64501", "as_org": "Cheap Hosting",
-                                           "ip_type": "datacenter", "proxy_provider": ""})
-    return frames
-
-
 def load(driver, tmp_path, name: str, frames: dict[str, pd.DataFrame]) -> None:
     ingest(driver, write_delivery(frames, tmp_path / name), tmp_path / f"{name}.json")
 
