@@ -24,7 +24,7 @@ from graph.db.connection import DatabaseUnavailable, resolve_target, unavailable
 from ringwatch.errors import fail, print_error
 from ringwatch.export_cli import export_cmd, indicators_app
 from ringwatch.query_cli import query_app
-from ringwatch.review_cli import audit_app, register_review_commands, users_app
+from ringwatch.review_cli import audit_app, case_app, register_review_commands, users_app
 from ringwatch.watch_cli import watch_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
@@ -35,6 +35,7 @@ app.add_typer(indicators_app, name="indicators")
 app.command("export")(export_cmd)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(case_app, name="case")
 register_review_commands(app)
 app.command("watch")(watch_cmd)
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graph.db.connection import open_driver
-from graph.review import audit, decisions, users
+from graph.review import audit, cases, decisions, users
 from graph.review.actors import PermissionDenied, cli_actor
 from ringwatch.errors import fail
 
@@ -26,6 +26,7 @@ console = Console()
 err = Console(stderr=True)
 
 users_app = typer.Typer(no_args_is_help=True, help="Local analyst accounts for the app (Argon2 password hashes).")
+case_app = typer.Typer(no_args_is_help=True, help="Case work on rings: assign, move, comment, list.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail: verify it, export it.")
 
 
@@ -242,3 +243,86 @@ def audit_export(out: Path = typer.Option(..., "--out", "-o", help="JSON-lines f
     with open_driver() as driver:
         n = audit.export(driver, out)
     err.print(f"{n:,} events -> {out}", highlight=False)
+
+
+class CaseState(StrEnum):
+    open = "open"
+    in_progress = "in progress"
+    decided = "decided"
+
+
+@case_app.command("assign")
+def case_assign(
+    rings: list[str] = typer.Argument(..., help="Ring ids."),
+    to: str = typer.Option(None, "--to", help="The assignee's user name (leave out with --unassign)."),
+    unassign: bool = typer.Option(False, "--unassign", help="Take the rings off whoever has them."),
+) -> None:
+    """Assign rings (bulk) to a person; an open case becomes in progress.
+
+    Example: ringwatch case assign R-000042 R-000043 --to alice
+    """
+    if (to is None) == (not unassign):
+        fail("give --to NAME or --unassign")
+    with open_driver() as driver:
+        try:
+            n = cases.assign(driver, cli_actor(), rings, None if unassign else to)
+        except (cases.CaseError, PermissionDenied) as e:
+            fail(str(e))
+    err.print(f"{n} ring(s) {'unassigned' if unassign else f'assigned to {to}'}", highlight=False)
+
+
+@case_app.command("state")
+def case_state(
+    ring: str = typer.Argument(..., help="Ring id."),
+    state: CaseState = typer.Option(..., "--set", help="The case's new state."),
+) -> None:
+    """Move a ring's case to open, in progress or decided.
+
+    Example: ringwatch case state R-000042 --set "in progress"
+    """
+    with open_driver() as driver:
+        try:
+            cases.set_state(driver, cli_actor(), ring, state.value)
+        except (cases.CaseError, PermissionDenied) as e:
+            fail(str(e))
+    err.print(f"{ring}: {state.value}", highlight=False)
+
+
+@case_app.command("comment")
+def case_comment(
+    ring: str = typer.Argument(..., help="Ring id."),
+    text: str = typer.Option(..., "--text", help="The comment."),
+) -> None:
+    """Comment on a ring's case (kept apart from decisions; an audit event).
+
+    Example: ringwatch case comment R-000042 --text "asked payments for the BIN's issuer"
+    """
+    with open_driver() as driver:
+        try:
+            cases.comment(driver, cli_actor(), ring, text)
+        except (cases.CaseError, PermissionDenied) as e:
+            fail(str(e))
+    err.print(f"comment added to {ring}", highlight=False)
+
+
+@case_app.command("list")
+def case_list(
+    assignee: str = typer.Option(None, "--assignee", help="Only this person's cases."),
+    unassigned: bool = typer.Option(False, "--unassigned", help="Only cases nobody has."),
+    state: CaseState = typer.Option(None, "--state", help="Only cases in this state."),
+    status: list[str] = typer.Option(None, "--status", help="Ring statuses (default: suspected, confirmed, blocked)."),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Rows at most."),
+) -> None:
+    """The case queue: rings with assignee, state and comment count.
+
+    Example: ringwatch case list --assignee alice --state "in progress"
+    """
+    with open_driver() as driver:
+        rows = cases.case_queue(driver, status or ["suspected", "confirmed", "blocked"], assignee=assignee,
+                                unassigned=unassigned, state=state.value if state else None, limit=limit)
+    table = Table(title="cases")
+    for col in ("ring", "status", "score", "size", "assignee", "state", "comments"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[k]) for k in ("ring", "status", "score", "size", "assignee", "state", "comments")))
+    console.print(table)

@@ -1,1 +1,1 @@
-"""Analysts' review of rings: decisions and undo, kept as an append-only trail."""
+"""Analysts' review of rings: who acts (actors, users), decisions and undo, case work, the audit trail."""

@@ -94,7 +94,8 @@ SET m.status = x.status, m.decision = x.decision, m.approval = x.approval
 SET_RING = """
 MATCH (r:Ring {id: $ring})
 SET r.status = $status, r.decided_at = datetime(), r.decided_by = $actor, r.needs_review = false,
-    r.decided_members = $count
+    r.decided_members = $count, r.case_updated_at = datetime(),
+    r.case_state = CASE WHEN $status IN ['confirmed', 'blocked', 'dismissed'] THEN 'decided' ELSE 'in progress' END
 """
 REFRESH_AWAITING = """
 MATCH (r:Ring {id: $ring})
