@@ -247,6 +247,47 @@ def _datetime(text: str) -> dt.datetime:
     return value
 
 
+def _float(text: str) -> float:
+    number = float(text)
+    if math.isnan(number):
+        raise ValueError("nan")
+    return number
+
+
+def _date(text: str) -> neo4j.time.Date:
+    if "T" in text or " " in text:
+        return neo4j.time.Date.from_native(_datetime(text).date())
+    return neo4j.time.Date.from_native(dt.date.fromisoformat(text))
+
+
+def _list(text: str) -> list:
+    if text.startswith(("[", "{")):
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise ValueError("not a list")
+        return items
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# type -> how its text becomes a value (ValueError when it does not)
+_FROM_TEXT = {
+    "int": int,
+    "float": _float,
+    "date": _date,
+    "datetime": lambda text: neo4j.time.DateTime.from_native(_datetime(text)),
+    "list": _list,
+}
+
+
+def _native(value: Any, type_: str) -> Any:
+    """A value that is not text: dates and datetimes become neo4j.time values, the rest passes."""
+    if type_ == "datetime" and isinstance(value, dt.datetime):
+        return neo4j.time.DateTime.from_native(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+    if type_ == "date" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return neo4j.time.Date.from_native(value)
+    return value
+
+
 def coerce(value: Any, type_: str, what: str = "value") -> Any:
     """`value` as the Python value the driver sends for a parameter of `type_`.
 
@@ -258,41 +299,15 @@ def coerce(value: Any, type_: str, what: str = "value") -> Any:
     if value is None:
         return None
     if not isinstance(value, str):
-        if type_ == "datetime" and isinstance(value, dt.datetime):
-            return neo4j.time.DateTime.from_native(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
-        if type_ == "date" and isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return neo4j.time.Date.from_native(value)
-        return value
+        return _native(value, type_)
     if value.strip() == "null":
         return None
     if type_ == "string":
         return value
-    text = value.strip()
+    if type_ == "bool":
+        return _bool(value.strip(), what)
     try:
-        if type_ == "int":
-            return int(text)
-        if type_ == "float":
-            number = float(text)
-            if math.isnan(number):
-                raise ValueError("nan")
-            return number
-        if type_ == "bool":
-            return _bool(text, what)
-        if type_ == "date":
-            if "T" in text or " " in text:
-                return neo4j.time.Date.from_native(_datetime(text).date())
-            return neo4j.time.Date.from_native(dt.date.fromisoformat(text))
-        if type_ == "datetime":
-            return neo4j.time.DateTime.from_native(_datetime(text))
-        # list
-        if text.startswith(("[", "{")):
-            items = json.loads(text)
-            if not isinstance(items, list):
-                raise ValueError("not a list")
-            return items
-        return [part.strip() for part in text.split(",") if part.strip()]
-    except LibraryError:
-        raise
+        return _FROM_TEXT[type_](value.strip())
     except (ValueError, json.JSONDecodeError) as e:
         raise LibraryError(f"{what}: {value!r} is not a valid {type_}") from e
 
@@ -421,30 +436,23 @@ def stream(s: neo4j.Session, query: Query, params: dict[str, Any], allow_write: 
     return keys, rows()
 
 
-def to_plain(value: Any) -> Any:
-    """A JSON-friendly Python value for anything the driver returns.
-
-    Temporal values become ISO-8601 text (UTC as `...Z`, microseconds), durations ISO-8601 durations, nodes
-    `{"_id", "_labels", **properties}`, relationships `{"_type", "_start", "_end", **properties}`,
-    paths `{"nodes": [...], "relationships": [...]}`, points `{"srid", "x", "y"[, "z"]}`,
-    bytes hex text; lists and maps recursively.
-    """
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+def _plain_time(value: Any) -> Any:
+    """ISO-8601 text of a temporal value, or None if `value` is not one."""
     if isinstance(value, neo4j.time.DateTime):
         return _iso(value.to_native()) if value.tzinfo is not None else value.iso_format()
-    if isinstance(value, neo4j.time.Date | neo4j.time.Time):
+    if isinstance(value, neo4j.time.Date | neo4j.time.Time | neo4j.time.Duration):
         return value.iso_format()
     if isinstance(value, dt.datetime):
         return _iso(value)
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    if isinstance(value, neo4j.time.Duration):
-        return value.iso_format()
     if isinstance(value, dt.timedelta):
         return str(value)
+    return None
+
+
+def _plain_graph(value: Any) -> Any:
+    """A dict for a node, relationship, path or point, or None if `value` is none of them."""
     if isinstance(value, neo4j.graph.Node):
         return {"_id": value.element_id, "_labels": sorted(value.labels),
                 **{k: to_plain(v) for k, v in value.items()}}
@@ -461,6 +469,25 @@ def to_plain(value: Any) -> Any:
         if len(value) > 2:
             out["z"] = value.z
         return out
+    return None
+
+
+def to_plain(value: Any) -> Any:
+    """A JSON-friendly Python value for anything the driver returns.
+
+    Temporal values become ISO-8601 text (UTC as `...Z`, microseconds), durations ISO-8601 durations, nodes
+    `{"_id", "_labels", **properties}`, relationships `{"_type", "_start", "_end", **properties}`,
+    paths `{"nodes": [...], "relationships": [...]}`, points `{"srid", "x", "y"[, "z"]}`,
+    bytes hex text; lists and maps recursively.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    for convert in (_plain_time, _plain_graph):
+        out = convert(value)
+        if out is not None:
+            return out
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex()
     if isinstance(value, dict):
