@@ -25,6 +25,7 @@ from ringwatch.errors import fail, print_error
 from ringwatch.export_cli import export_cmd, indicators_app
 from ringwatch.query_cli import query_app
 from ringwatch.review_cli import audit_app, case_app, register_review_commands, users_app
+from ringwatch.taxii_cli import taxii_app
 from ringwatch.watch_cli import watch_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
@@ -36,6 +37,7 @@ app.command("export")(export_cmd)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(case_app, name="case")
+app.add_typer(taxii_app, name="taxii")
 register_review_commands(app)
 app.command("watch")(watch_cmd)
 

@@ -18,22 +18,23 @@ from graph.db.connection import session
 ACCOUNTS = """
 MATCH (a:Account)
 RETURN a.id AS account, a.created_at.epochSeconds AS created, a.email_domain AS email_domain,
-       a.partner_flags IS NOT NULL AS partner_flagged
+       a.partner_flags IS NOT NULL AS partner_flagged, a.partner_weight AS partner_weight
 """
 PAYMENTS = """
 MATCH (a:Account)-[:PAID_WITH]->(p:PaymentMethod)
 RETURN a.id AS account, p.fingerprint AS entity, p.method_type AS method_type,
-       p.bin AS bin, p.partner_flags IS NOT NULL AS partner_flagged
+       p.bin AS bin, p.partner_flags IS NOT NULL AS partner_flagged, p.partner_weight AS partner_weight
 """
 IPS = """
 MATCH (a:Account)-[e:USED_IP]->(i:IP)
 RETURN a.id AS account, i.address AS entity, e.requests AS requests, i.ip_type AS ip_type,
-       i.proxy_provider AS proxy, i.partner_flags IS NOT NULL AS partner_flagged
+       i.proxy_provider AS proxy, i.partner_flags IS NOT NULL AS partner_flagged, i.partner_weight AS partner_weight
 """
 TEMPLATES = """
 MATCH (a:Account)-[e:USED_TEMPLATE]->(t:PromptTemplate)
 RETURN a.id AS account, t.hash AS entity, e.requests AS requests,
-       coalesce(e.capability, t.capability) AS capability, t.partner_flags IS NOT NULL AS partner_flagged
+       coalesce(e.capability, t.capability) AS capability, t.partner_flags IS NOT NULL AS partner_flagged,
+       t.partner_weight AS partner_weight
 """
 
 

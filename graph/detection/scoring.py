@@ -17,7 +17,9 @@ A community is only a candidate. For each one:
    - `masked_share`: share of IP traffic through datacenter, VPN, proxy or Tor exits;
    - `anonymous_payment`: share of members paying with prepaid, virtual or crypto;
    - `signup_burst`: largest share of members created within `burst_hours`;
-   - `partner_flagged`: share of members touching an entity a partner lab flagged.
+   - `partner_flagged`: how much of what binds the members to the ring partner labs
+     flagged, weighted by their confidence (see `partner_share`): a flag on a carrier NAT,
+     a VPN exit or a popular template says nothing about any one ring and adds nothing.
 4. *Score* = behaviour x binding: behaviour is a weighted mean of the behavioural features
    (weights in DEFAULT_PARAMS), binding = 0.5 + 0.5 x private_share, plus 0.25 x
    partner_flagged; clipped to [0, 1]. No single trait makes a ring: researchers share
@@ -60,7 +62,18 @@ DEFAULT_PARAMS: dict = {
     # background population glued together by popular things, not a ring (graph.detection.detect.drop_background)
     "background_share": 0.05,
     "background_min_size": 1000,
-    # behaviour weights (sum to 1)
+    # membership that follows a found ring's own traces (graph.detection.expand): reach entities where
+    # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and
+    # the accounts it reaches are >= expand_share of its users; a candidate joins with >= 2 ring-only
+    # templates/payment methods (or 1 and a ring-only address) and >= expand_min_share of its traffic
+    "expand": True,
+    "expand_reach": 0.05,
+    "expand_share": 0.8,
+    "expand_min_share": 0.5,
+    "expand_rounds": 10,
+    # behaviour weights (sum to 1); replaced by a fitted model when `ringwatch calibrate` has
+    # written one (graph.detection.calibrate): behaviour = sigmoid(intercept + sum(coef x feature))
+    "behaviour_model": None,
     "weights": {
         "eliciting_share": 0.30,
         "uniformity": 0.20,
@@ -68,7 +81,13 @@ DEFAULT_PARAMS: dict = {
         "anonymous_payment": 0.15,
         "signup_burst": 0.15,
     },
+    # partner flags (graph.sharing): at most this much is added to a ring's score ...
     "partner_bonus": 0.25,
+    # ... and only by flagged entities bound to the ring and used by at most this many accounts
+    # in all. Farms spread over many scarce things: in generated worlds of 4,000 and 100,000
+    # accounts (farms of 5 to 3,150) 99 % of the entities binding a farm have <= 57 users and a
+    # farm member holds several; carrier NATs, VPN exits and popular templates have hundreds.
+    "partner_max_users": 50,
 }
 
 
@@ -100,12 +119,16 @@ def bound_links(ev: Evidence, community: pd.Series, share: float) -> pd.DataFram
 
 
 def score_communities(
-    ev: Evidence, community: pd.Series, params: dict | None = None
+    ev: Evidence, community: pd.Series, params: dict | None = None, joined: pd.Series | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rings (one row per candidate community that passes the evidence checks) and members.
 
     rings: community, size, score, FEATURES..., reason, bound (JSON: top binding entities)
     members: community, account, strength, evidence (one line), private_share
+
+    `joined` (account -> evidence line) names accounts that joined their ring through its
+    ring-only entities (graph.detection.expand): they are members whatever their strength,
+    and their evidence line says how they joined.
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
     sizes = community.value_counts()
@@ -131,7 +154,8 @@ def score_communities(
         + np.minimum(m["bound_templates"], 2)
         + 0.5 * np.minimum(m["bound_ips"], 2)
     )
-    m = m[m["strength"] >= 2.0]
+    is_joined = m.index.isin(joined.index) if joined is not None else np.zeros(len(m), bool)
+    m = m[(m["strength"] >= 2.0) | is_joined]
     sizes = m.groupby("community").size()
     m = m[m["community"].map(sizes) >= p["min_size"]]
     if m.empty:
@@ -162,16 +186,10 @@ def score_communities(
         kept
     ).mean()
     r["signup_burst"] = _burst(acc["created"], kept, p["burst_hours"] * 3600)
-    flagged = set(acc.index[acc["partner_flagged"].fillna(False).astype(bool)])
-    for frame in (tpl_k, ips_k, pay_k):
-        flagged |= set(frame.loc[frame["partner_flagged"].fillna(False).astype(bool), "account"])
-    r["partner_flagged"] = pd.Series(kept.index.isin(list(flagged)).astype(float), index=kept.index).groupby(
-        kept
-    ).mean()
+    r["partner_flagged"] = partner_share(acc, (tpl_k, ips_k, pay_k), kept, p)
     r = r.fillna(0.0)
 
-    weights = p["weights"]
-    behaviour = sum(w * r[f] for f, w in weights.items()) / sum(weights.values())
+    behaviour = behaviour_score(r, p)
     r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(
         0, 1
     )
@@ -203,10 +221,71 @@ def score_communities(
         for c, row in r.iterrows()
     ]
     m["evidence"] = [_member_line(row) for row in m.itertuples()]
+    if joined is not None:
+        mine = m.index.intersection(joined.index)
+        m.loc[mine, "evidence"] = joined.loc[mine]
     members = m.reset_index(names="account")[
         ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
     ]
     return r.reset_index(), members
+
+
+def behaviour_score(r: pd.DataFrame, p: dict) -> pd.Series:
+    """Per ring, its behaviour in [0, 1]: the weighted mean of the behavioural features
+    (`weights`), or, when `ringwatch calibrate` has fitted one on analysts' decisions, the
+    logistic model `behaviour_model` = {intercept, coef: {feature: coefficient}}:
+    sigmoid(intercept + sum(coefficient x feature))."""
+    model = p.get("behaviour_model")
+    if model:
+        z = float(model["intercept"]) + sum(float(c) * r[f] for f, c in model["coef"].items())
+        return 1.0 / (1.0 + np.exp(-z))
+    weights = p["weights"]
+    return sum(w * r[f] for f, w in weights.items()) / sum(weights.values())
+
+
+def partner_weight(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the weight of the partner flags on its entity (or account), in [0, 1]: 0
+    when not flagged, else `partner_weight` (the highest confidence / 100 among the
+    indicators flagging it, graph.sharing.flags), or 1 for a flag that carries no weight
+    (evidence without the column, or flags imported before weights were kept)."""
+    if "partner_flagged" not in frame.columns:
+        return pd.Series(0.0, index=frame.index)
+    flagged = frame["partner_flagged"].fillna(False).astype(bool)
+    weight = pd.Series(1.0, index=frame.index)
+    if "partner_weight" in frame.columns:
+        weight = pd.to_numeric(frame["partner_weight"], errors="coerce").fillna(1.0).clip(0.0, 1.0)
+    return weight.where(flagged, 0.0)
+
+
+def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.Series, p: dict) -> pd.Series:
+    """Per community: how much of what binds its members to the ring partners flagged.
+
+    For each kept member, its *ties* are its links to entities bound to its community (the
+    `bound` rule: >= 2 members and >= `bound_share` of the entity's users) that at most
+    `partner_max_users` accounts use in all. The member's share is the mean flag weight
+    over its ties (a tie to an unflagged entity weighs 0; a flag with confidence 100 from
+    a fully trusted source weighs 1), or the weight of a flag on the account itself if
+    higher. The ring's feature is the mean over members, in [0, 1], so the bonus is at most
+    `partner_bonus`, reached when partners flagged everything that binds the ring (what a
+    partner who found the same ring exports).
+
+    So a flag on a carrier NAT, a VPN exit or a popular template adds nothing (not bound,
+    or used by too many), and a flag on one thing a benign group shares among many (a
+    team's office address next to its card and its own templates) adds little.
+    """
+    own = partner_weight(acc).reindex(kept.index).fillna(0.0)
+    ties = []
+    for frame in links:
+        if frame.empty:
+            continue
+        tie = frame["bound"].astype(bool) & (frame["degree"] <= p["partner_max_users"])
+        part = pd.DataFrame({"account": frame["account"], "entity": frame["entity"], "w": partner_weight(frame)})
+        ties.append(part[tie.to_numpy()].groupby(["account", "entity"])["w"].max())
+    if ties:
+        share = pd.concat(ties).groupby(level="account").mean().reindex(kept.index).fillna(0.0)
+    else:
+        share = pd.Series(0.0, index=kept.index)
+    return np.maximum(own, share).groupby(kept).mean()
 
 
 def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:
@@ -255,9 +334,7 @@ def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods
     counts = bound.groupby("kind")["entity"].nunique() if len(bound) else pd.Series(dtype=int)
     parts = [f"{int(row['size'])} accounts"]
     if counts.get("template", 0):
-        parts.append(
-            f"{_pct(row['private_share'])} of traffic on {_n(counts['template'], 'ring-only template')}"
-        )
+        parts.append(f"{_pct(row['private_share'])} of traffic on {_n(counts['template'], 'ring-only template')}")
     if counts.get("payment", 0):
         kinds = ", ".join(f"{int(n)} {k}" for k, n in methods.sort_values(ascending=False).head(2).items())
         shared = _n(counts["payment"], "shared payment method")
@@ -273,7 +350,7 @@ def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods
     if row["uniformity"] >= 0.6:
         parts.append("uniform volumes")
     if row["partner_flagged"] > 0:
-        parts.append(f"{_pct(row['partner_flagged'])} flagged by partner")
+        parts.append(f"partners flagged {_pct(row['partner_flagged'])} of what binds it")
     return "; ".join(parts)
 
 
@@ -289,12 +366,21 @@ def _member_line(row) -> str:
 
 
 def _empty_rings() -> pd.DataFrame:
-    return pd.DataFrame(columns=["community", "size", "score", *FEATURES, "bound", "capability_mix", "capabilities",
-                                 "reason"])
+    return pd.DataFrame(
+        columns=["community", "size", "score", *FEATURES, "bound", "capability_mix", "capabilities", "reason"]
+    )
 
 
 def _empty_members() -> pd.DataFrame:
     return pd.DataFrame(
-        columns=["community", "account", "strength", "private_share", "bound_cards", "bound_templates",
-                 "bound_ips", "evidence"]
+        columns=[
+            "community",
+            "account",
+            "strength",
+            "private_share",
+            "bound_cards",
+            "bound_templates",
+            "bound_ips",
+            "evidence",
+        ]
     )

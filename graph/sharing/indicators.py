@@ -17,42 +17,45 @@ statuses (default: blocked). It holds
   - payment method: an indicator `[x-ringwatch-payment:hmac_sha256 = '<hex>']`;
   - prompt template: an indicator `[x-ringwatch-template:hmac_sha256 = '<hex>']`;
   where <hex> = HMAC-SHA-256(share key, "payment:" + fingerprint) (resp. "template:" +
-  template hash), hex. A partner holding the same key computes the same value from its
-  own fingerprints and hashes and matches, without either side learning raw values the
-  other does not already hold. Without a key these indicators are refused.
-  Hashed indicators carry `x_ringwatch_key_id` (an HMAC of a fixed text under the key)
-  so an importer can tell that a bundle was made with another key.
+  template hash), hex (graph.sharing.keys: the key comes from RINGWATCH_SHARE_KEY or a
+  private key file, never the command line, and has at least 32 bytes). A partner holding
+  the same key computes the same value from its own fingerprints and hashes and matches,
+  without either side learning raw values the other does not already hold. Without a key
+  these indicators are refused. Hashed indicators carry `x_ringwatch_key_id` (an HMAC of a
+  fixed text under the key) so an importer can tell that a bundle was made with another key.
 * proxy and VPN services the ring leans on (used by >= 2 members and >= half of them):
   an `infrastructure` of type `anonymization` named after the service, with
   `consists-of` relationships to the ring's bound exit addresses.
 
-Every indicator carries `x_ringwatch_kind` (ip, payment, template) and
-`x_ringwatch_rings`, the ring ids it binds. Ids are deterministic (UUIDv5 of the value,
-or of the keyed hash, never of a raw fingerprint), so re-exports and re-imports line up.
-Custom *properties* (x_ringwatch_*) are used; no custom *objects*: the bundle parses with
-`stix2.parse(text, allow_custom=True)`.
+Every pattern is built from stix2's pattern objects, which escape values
+(graph.sharing.patterns); an address that is not in canonical form is left out and
+counted as rejected. Every indicator carries `x_ringwatch_kind` (ip, payment, template) and
+`x_ringwatch_rings`, the ring ids it binds; `confidence` is the ring's score x 100. Ids are
+deterministic (UUIDv5 of the value, or of the keyed hash, never of a raw fingerprint), so
+re-exports and re-imports line up. Custom *properties* (x_ringwatch_*) are used; no custom
+*objects*: the bundle parses with `stix2.parse(text, allow_custom=True)`.
 
-Import (`ringwatch indicators import BUNDLE --source NAME --share-key K`): every
-indicator whose pattern compares `ipv4-addr:value`, `ipv6-addr:value` (OR-ed comparisons
-allowed) or `x-ringwatch-payment|template:hmac_sha256`, and every `anonymization`
-infrastructure (matched to a local Proxy by name), is matched against the local graph:
-IPs by canonical address, payment methods and templates by computing the HMAC of every
-local fingerprint / template hash with the same key (streamed, in Python). A matched
-entity gets `partner_flags` (the list of source names; detection reads
-`partner_flags IS NOT NULL`) and a
-`(:PartnerIndicator {key: source|indicator id, id, source, kind, name, imported_at})-[:FLAGS]->(entity)`.
-Everything is MERGEd and set only when absent: importing the same bundle again changes
-nothing.
+Import (`ringwatch indicators import BUNDLE --source NAME`): the bundle is read within
+size limits and reduced to the indicators in force (graph.sharing.bundles: latest version,
+not revoked, within valid_from..valid_until; confidence kept). Each pattern is parsed by
+the OASIS grammar and each value checked (graph.sharing.patterns). Addresses match by
+canonical form, payment methods and templates by hashing every local fingerprint and
+template hash with the same key (streamed, in Python), `anonymization` infrastructures by
+service name. Each match becomes a
+`(:PartnerIndicator {key: source|indicator id, ...})-[:FLAGS]->(entity)` and the entity's
+`partner_flags` / `partner_weight` (graph.sharing.flags). A newer version of an indicator
+replaces the one imported before; a revoked or expired one withdraws it. Importing the same
+bundle again changes nothing. Imports, forgets and exports are audit events
+(graph.review.audit: `indicators.import`, `indicators.forget`, `indicators.export`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,46 +64,45 @@ from typing import Any
 import neo4j
 import stix2
 
-from graph.db.connection import read, session, write
+from graph.db.connection import read
 from graph.db.schema import ensure_schema
-from graph.vocabulary import canonical_ip
+from graph.review import audit
+from graph.review.actors import Actor, require
+from graph.sharing.bundles import SKIP_REASONS, Limits, Selection, Wanted, read_bundle, select
+from graph.sharing.errors import IndicatorError
+from graph.sharing.flags import (
+    flag,
+    flagged_entities,
+    forget_source,
+    local_matches,
+    retract,
+    stored_versions,
+    withdraw,
+)
+from graph.sharing.keys import KEY_ENV, key_id, keyed_hash, share_key_bytes
+from graph.sharing.patterns import Rejected, hash_pattern, ip_pattern, ip_type
+
+__all__ = [
+    "IndicatorError",
+    "build_bundle",
+    "clear_flags",
+    "export_bundle",
+    "flagged_entities",
+    "import_bundle",
+    "key_id",
+    "keyed_hash",
+    "ring_entities",
+]
 
 NAMESPACE = uuid.UUID("5d1c4a5e-8b7f-4f0e-9a43-2f6b0c2d7e11")  # ringwatch's UUIDv5 namespace
 HASHED_KINDS = ("payment", "template")
-KEY_ID_TEXT = b"ringwatch share key id v1"
-WRITE_BATCH = 5_000
+KINDS = ("ip", "payment", "template", "proxy")
 DECIDED_BAD = ("confirmed", "blocked")
-
-
-class IndicatorError(ValueError):
-    """A bundle, key or option the user must fix; the message is one line."""
+NO_KEY = f"set {KEY_ENV} or give --share-key-file (the key agreed with the partner)"
 
 
 # ---------------------------------------------------------------------------------------
-# keyed hashes
-
-
-def _key_bytes(key: str | bytes | None) -> bytes | None:
-    if key is None:
-        return None
-    data = key.encode("utf-8") if isinstance(key, str) else key
-    return data or None
-
-
-def keyed_hash(key: str | bytes, kind: str, value: str) -> str:
-    """HMAC-SHA-256(key, kind + ":" + value), hex: what a bundle says instead of `value`."""
-    data = _key_bytes(key)
-    if data is None:
-        raise IndicatorError("an empty share key hides nothing; give a real one")
-    return hmac.new(data, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-
-
-def key_id(key: str | bytes) -> str:
-    """A short public name of a key: equal keys, equal ids; reveals nothing of the key."""
-    data = _key_bytes(key)
-    if data is None:
-        raise IndicatorError("an empty share key hides nothing; give a real one")
-    return hmac.new(data, KEY_ID_TEXT, hashlib.sha256).hexdigest()[:16]
+# export
 
 
 def _sid(type_: str, *parts: str) -> str:
@@ -155,8 +157,15 @@ def ring_entities(
     proxy_share: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Rings of `statuses` with the entities that bind them (see the module docstring)."""
-    rows = read(driver, RING_ENTITIES, statuses=list(statuses), min_score=min_score,
-                min_members=min_members, min_share=min_share, proxy_share=proxy_share)
+    rows = read(
+        driver,
+        RING_ENTITIES,
+        statuses=list(statuses),
+        min_score=min_score,
+        min_members=min_members,
+        min_share=min_share,
+        proxy_share=proxy_share,
+    )
     for row in rows:
         row["entities"].sort(key=lambda e: (e["kind"], e["value"]))
         row["proxies"].sort(key=lambda p: p["name"])
@@ -176,99 +185,166 @@ class _Ind:
     proxy: str | None = None
 
 
-def build_bundle(rings: list[dict[str, Any]], key: str | bytes | None, producer: str = "ringwatch") -> stix2.Bundle:
-    """A STIX 2.1 bundle of `rings` (rows of `ring_entities`)."""
-    hashed = any(e["kind"] in HASHED_KINDS for r in rings for e in r["entities"])
-    if hashed and _key_bytes(key) is None:
-        raise IndicatorError(
-            "payment and template indicators are shared only as keyed hashes: give --share-key "
-            "or set RINGWATCH_SHARE_KEY (the key agreed with the partner)"
+@dataclass
+class _Builder:
+    """The objects of one bundle, collected ring by ring (ids deterministic, each object once)."""
+
+    identity: Any
+    key: bytes | None
+    now: datetime
+    indicators: dict[str, _Ind] = field(default_factory=dict)
+    observables: dict[str, Any] = field(default_factory=dict)
+    infrastructures: dict[str, Any] = field(default_factory=dict)
+    relationships: dict[str, Any] = field(default_factory=dict)
+    groupings: list[Any] = field(default_factory=list)
+    rejected: int = 0
+
+    def _made_by(self) -> dict[str, Any]:
+        return {"created_by_ref": self.identity.id, "created": self.now, "modified": self.now}
+
+    def _infrastructure(self, name: str) -> str:
+        sid = _sid("infrastructure", "proxy", name)
+        if sid not in self.infrastructures:
+            self.infrastructures[sid] = stix2.v21.Infrastructure(
+                id=sid,
+                name=name,
+                infrastructure_types=["anonymization"],
+                description="proxy or VPN service whose exits fake-account rings use",
+                **self._made_by(),
+            )
+        return sid
+
+    def _ip(self, e: dict[str, Any], infra_of: dict[str, str]) -> tuple[str, list[str]]:
+        """(indicator id, refs) of an address: its observable, its indicator, its `consists-of` link."""
+        value = e["value"]
+        pattern = ip_pattern(value)  # Rejected unless canonical
+        sco_cls = stix2.v21.IPv6Address if ip_type(value) == "ipv6-addr" else stix2.v21.IPv4Address
+        sco = self.observables.setdefault(sco_cls(value=value).id, sco_cls(value=value))
+        ind_id = _sid("indicator", "ip", value)
+        self.indicators.setdefault(
+            ind_id, _Ind(ind_id, "ip", pattern, f"ringwatch: address {value}", proxy=e.get("proxy"))
         )
-    now = datetime.now(UTC)
-    identity = stix2.v21.Identity(
-        id=_sid("identity", "producer", producer), name=producer, identity_class="organization",
-        created=now, modified=now,
-    )
-    kid = key_id(key) if hashed else None
-    indicators: dict[str, _Ind] = {}
-    observables: dict[str, Any] = {}
-    infrastructures: dict[str, Any] = {}
-    relationships: dict[str, Any] = {}
-    groupings = []
-    for ring in rings:
-        refs: list[str] = []
-        first = ring["first_detected"].to_native() if ring.get("first_detected") is not None else now
-        infra_of = {p["name"]: _sid("infrastructure", "proxy", p["name"]) for p in ring["proxies"]}
-        for p in ring["proxies"]:
-            sid = infra_of[p["name"]]
-            if sid not in infrastructures:
-                infrastructures[sid] = stix2.v21.Infrastructure(
-                    id=sid, name=p["name"], infrastructure_types=["anonymization"],
-                    description="proxy or VPN service whose exits fake-account rings use",
-                    created_by_ref=identity.id, created=now, modified=now,
-                )
-            refs.append(sid)
+        refs = [sco.id, ind_id]
+        if e.get("proxy") in infra_of:
+            rid = _sid("relationship", infra_of[e["proxy"]], sco.id)
+            self.relationships.setdefault(
+                rid,
+                stix2.v21.Relationship(
+                    id=rid,
+                    source_ref=infra_of[e["proxy"]],
+                    relationship_type="consists-of",
+                    target_ref=sco.id,
+                    **self._made_by(),
+                ),
+            )
+            refs.append(rid)
+        return ind_id, refs
+
+    def _hashed(self, e: dict[str, Any]) -> tuple[str, list[str]]:
+        kind = e["kind"]
+        digest = keyed_hash(self.key, kind, e["value"])
+        ind_id = _sid("indicator", kind, digest)
+        what = "payment method" if kind == "payment" else "prompt template"
+        self.indicators.setdefault(
+            ind_id, _Ind(ind_id, kind, hash_pattern(kind, digest), f"ringwatch: {what} (keyed hash)")
+        )
+        return ind_id, [ind_id]
+
+    def ring(self, ring: dict[str, Any]) -> None:
+        """Add one ring (a row of `ring_entities`): its services, entities and grouping."""
+        first = ring["first_detected"].to_native() if ring.get("first_detected") is not None else self.now
+        infra_of = {p["name"]: self._infrastructure(p["name"]) for p in ring["proxies"]}
+        refs = list(infra_of.values())
         for e in ring["entities"]:
-            kind, value = e["kind"], e["value"]
-            if kind == "ip":
-                sco_cls = stix2.v21.IPv6Address if ":" in value else stix2.v21.IPv4Address
-                sco = sco_cls(value=value)
-                observables.setdefault(sco.id, sco)
-                refs.append(sco.id)
-                ind_id = _sid("indicator", "ip", value)
-                ind = indicators.setdefault(ind_id, _Ind(
-                    ind_id, "ip", f"[{sco.type}:value = '{value}']", f"ringwatch: address {value}",
-                    proxy=e.get("proxy")))
-                if e.get("proxy") in infra_of:
-                    rid = _sid("relationship", infra_of[e["proxy"]], sco.id)
-                    if rid not in relationships:
-                        relationships[rid] = stix2.v21.Relationship(
-                            id=rid, source_ref=infra_of[e["proxy"]], relationship_type="consists-of",
-                            target_ref=sco.id, created_by_ref=identity.id, created=now, modified=now,
-                        )
-                    refs.append(rid)
-            else:
-                digest = keyed_hash(key, kind, value)
-                ind_id = _sid("indicator", kind, digest)
-                what = "payment method" if kind == "payment" else "prompt template"
-                ind = indicators.setdefault(ind_id, _Ind(
-                    ind_id, kind, f"[x-ringwatch-{kind}:hmac_sha256 = '{digest}']",
-                    f"ringwatch: {what} (keyed hash)"))
+            try:
+                ind_id, new = self._ip(e, infra_of) if e["kind"] == "ip" else self._hashed(e)
+            except Rejected:
+                self.rejected += 1
+                continue
+            refs += new
+            ind = self.indicators[ind_id]
             ind.rings.append(ring["ring_id"])
             ind.statuses.add(ring["status"])
             ind.score = max(ind.score, float(ring["score"] or 0))
             ind.valid_from = min(ind.valid_from or first, first)
-            refs.append(ind_id)
-        if not refs:
-            continue  # nothing binds this ring that could be shared
-        groupings.append(stix2.v21.Grouping(
-            id=_sid("grouping", producer, ring["ring_id"]),
-            name=f"ringwatch ring {ring['ring_id']}",
-            description=f"{ring['status']} fake-account ring, score {float(ring['score'] or 0):.2f}: {ring['reason']}",
-            context="suspicious-activity",
-            object_refs=list(dict.fromkeys(refs)),
-            labels=[ring["status"]],
-            external_references=[{"source_name": "ringwatch", "external_id": ring["ring_id"]}],
-            created_by_ref=identity.id, created=now, modified=now,
-            x_ringwatch_status=ring["status"], x_ringwatch_score=round(float(ring["score"] or 0), 4),
-            x_ringwatch_size=int(ring["size"]),
-            allow_custom=True,
-        ))
-    objects: list[Any] = [identity]
-    for ind in indicators.values():
-        custom: dict[str, Any] = {"x_ringwatch_kind": ind.kind, "x_ringwatch_rings": sorted(set(ind.rings))}
-        if ind.proxy:
-            custom["x_ringwatch_proxy"] = ind.proxy
-        if ind.kind in HASHED_KINDS:
-            custom["x_ringwatch_key_id"] = kid
-        objects.append(stix2.v21.Indicator(
-            id=ind.id, name=ind.name, pattern=ind.pattern, pattern_type="stix",
-            indicator_types=["malicious-activity" if ind.statuses & set(DECIDED_BAD) else "anomalous-activity"],
-            valid_from=ind.valid_from or now, confidence=int(round(100 * min(ind.score, 1.0))),
-            created_by_ref=identity.id, created=now, modified=now, allow_custom=True, **custom,
-        ))
-    objects += list(observables.values()) + list(infrastructures.values()) + list(relationships.values()) + groupings
-    return stix2.v21.Bundle(objects=objects, allow_custom=True)
+        if refs:  # else nothing binds this ring that could be shared
+            self.groupings.append(_grouping(ring, refs, self.identity, self.now))
+
+    def objects(self, kid: str | None) -> list[Any]:
+        out: list[Any] = [self.identity]
+        for ind in self.indicators.values():
+            custom: dict[str, Any] = {"x_ringwatch_kind": ind.kind, "x_ringwatch_rings": sorted(set(ind.rings))}
+            if ind.proxy:
+                custom["x_ringwatch_proxy"] = ind.proxy
+            if ind.kind in HASHED_KINDS:
+                custom["x_ringwatch_key_id"] = kid
+            out.append(
+                stix2.v21.Indicator(
+                    id=ind.id,
+                    name=ind.name,
+                    pattern=ind.pattern,
+                    pattern_type="stix",
+                    indicator_types=["malicious-activity" if ind.statuses & set(DECIDED_BAD) else "anomalous-activity"],
+                    valid_from=ind.valid_from or self.now,
+                    confidence=int(round(100 * min(ind.score, 1.0))),
+                    allow_custom=True,
+                    **self._made_by(),
+                    **custom,
+                )
+            )
+        return (
+            out
+            + list(self.observables.values())
+            + list(self.infrastructures.values())
+            + list(self.relationships.values())
+            + self.groupings
+        )
+
+
+def _grouping(ring: dict[str, Any], refs: list[str], identity: Any, now: datetime) -> Any:
+    score = float(ring["score"] or 0)
+    return stix2.v21.Grouping(
+        id=_sid("grouping", identity.name, ring["ring_id"]),
+        name=f"ringwatch ring {ring['ring_id']}",
+        description=f"{ring['status']} fake-account ring, score {score:.2f}: {ring['reason']}",
+        context="suspicious-activity",
+        object_refs=list(dict.fromkeys(refs)),
+        labels=[ring["status"]],
+        external_references=[{"source_name": "ringwatch", "external_id": ring["ring_id"]}],
+        created_by_ref=identity.id,
+        created=now,
+        modified=now,
+        x_ringwatch_status=ring["status"],
+        x_ringwatch_score=round(score, 4),
+        x_ringwatch_size=int(ring["size"]),
+        allow_custom=True,
+    )
+
+
+def _build(rings: list[dict[str, Any]], key: str | bytes | None, producer: str) -> tuple[stix2.Bundle, int]:
+    hashed = any(e["kind"] in HASHED_KINDS for r in rings for e in r["entities"])
+    data = share_key_bytes(key)
+    if hashed and data is None:
+        raise IndicatorError(f"payment and template indicators are shared only as keyed hashes: {NO_KEY}")
+    now = datetime.now(UTC)
+    identity = stix2.v21.Identity(
+        id=_sid("identity", "producer", producer),
+        name=producer,
+        identity_class="organization",
+        created=now,
+        modified=now,
+    )
+    builder = _Builder(identity, data, now)
+    for ring in rings:
+        builder.ring(ring)
+    bundle = stix2.v21.Bundle(objects=builder.objects(key_id(data) if hashed else None), allow_custom=True)
+    return bundle, builder.rejected
+
+
+def build_bundle(rings: list[dict[str, Any]], key: str | bytes | None, producer: str = "ringwatch") -> stix2.Bundle:
+    """A STIX 2.1 bundle of `rings` (rows of `ring_entities`); entities whose value cannot be
+    written safely (an address not in canonical form) are left out."""
+    return _build(rings, key, producer)[0]
 
 
 def export_bundle(
@@ -278,223 +354,217 @@ def export_bundle(
     min_score: float | None = None,
     key: str | bytes | None = None,
     producer: str = "ringwatch",
+    *,
+    actor: Actor,
 ) -> dict[str, int]:
-    """Write the bundle of the rings of `statuses` to `out`; returns counts by object kind."""
-    rings = ring_entities(driver, statuses, min_score)
-    bundle = build_bundle(rings, key, producer)
-    text = json.dumps(json.loads(bundle.serialize()), indent=2, ensure_ascii=False)  # serialize(pretty) is slow
+    """Write the bundle of the rings of `statuses` to `out` and record the export in the
+    audit trail; returns counts by object kind (and `rejected` entities, if any)."""
+    require(actor, "read")
+    statuses = list(statuses)
+    bundle, rejected = _build(ring_entities(driver, statuses, min_score), key, producer)
+    text = json.dumps(json.loads(bundle.serialize()), indent=2, ensure_ascii=False) + "\n"  # serialize(pretty) is slow
+    data = text.encode("utf-8")
     tmp = out.with_name(out.name + ".part")
-    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.write_bytes(data)
     tmp.replace(out)
     counts: dict[str, int] = {"rings": sum(1 for o in bundle.objects if o["type"] == "grouping")}
     for o in bundle.objects:
         if o["type"] == "indicator":
-            kind = o["x_ringwatch_kind"]
-            counts[f"{kind} indicators"] = counts.get(f"{kind} indicators", 0) + 1
+            name = f"{o['x_ringwatch_kind']} indicators"
+            counts[name] = counts.get(name, 0) + 1
     counts["proxy services"] = sum(1 for o in bundle.objects if o["type"] == "infrastructure")
     counts["objects"] = len(bundle.objects)
+    if rejected:
+        counts["rejected"] = rejected
+    hashed = any(o.get("x_ringwatch_key_id") for o in bundle.objects if o["type"] == "indicator")
+    audit.record(
+        driver,
+        "indicators.export",
+        actor.name,
+        actor.channel,
+        role=actor.role,
+        statuses=sorted(statuses),
+        min_score=min_score,
+        producer=producer,
+        file=out.name,
+        target=str(out.resolve()),
+        sha256=hashlib.sha256(data).hexdigest(),
+        bytes=len(data),
+        counts=counts,
+        key_id=key_id(share_key_bytes(key)) if hashed else None,
+    )
     return counts
 
 
 # ---------------------------------------------------------------------------------------
 # import
 
-_COMPARISON = re.compile(
-    r"(?P<type>[a-z0-9-]+):(?P<prop>[a-z0-9_]+)\s*=\s*'(?P<value>(?:[^'\\]|\\.)*)'", re.IGNORECASE
-)
-_UNSUPPORTED_OPERATORS = re.compile(r"\b(AND|FOLLOWEDBY|WITHIN|REPEATS|START|STOP|NOT|LIKE|MATCHES)\b|!=|<|>")
+
+def _ts(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(frozen=True)
-class Wanted:
-    """One value a partner's indicator asks us to look for."""
+def _plan(
+    sel: Selection, stored: dict[str, tuple[str | None, str | None]]
+) -> tuple[list[Wanted], list[str], list[dict[str, str]]]:
+    """(values to flag, stored indicators a newer version replaces, stored indicators to withdraw).
 
-    indicator: str  # the STIX id of the indicator (or infrastructure)
-    kind: str  # ip, payment, template, proxy
-    value: str  # canonical address, lower-case HMAC hex, or service name
-    name: str = ""
-    key_id: str | None = None
-
-
-def read_bundle(path: Path) -> list[dict[str, Any]]:
-    """The objects of a STIX 2.1 bundle file, validated by stix2 (custom properties allowed)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise IndicatorError(f"{path} does not exist") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise IndicatorError(f"cannot read {path}: {e}") from e
-    try:
-        parsed = stix2.parse(text, allow_custom=True)
-    except Exception as e:  # stix2 raises many kinds; all mean "not a valid bundle"
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise IndicatorError(f"{path} is not a valid STIX 2.1 bundle: {first}") from e
-    if getattr(parsed, "type", None) != "bundle" and not (isinstance(parsed, dict) and parsed.get("type") == "bundle"):
-        raise IndicatorError(f"{path} holds a STIX object, not a bundle")
-    return json.loads(text).get("objects", [])
-
-
-def wanted_values(objects: Iterable[dict[str, Any]]) -> tuple[list[Wanted], int]:
-    """(values to look for, number of indicators whose pattern we cannot use)."""
-    out: list[Wanted] = []
-    unsupported = 0
-    for obj in objects:
-        if obj.get("type") == "infrastructure" and "anonymization" in (obj.get("infrastructure_types") or []):
-            if obj.get("name"):
-                out.append(Wanted(obj["id"], "proxy", obj["name"], obj["name"]))
-            continue
-        if obj.get("type") != "indicator":
-            continue
-        found = _pattern_values(obj.get("pattern", "")) if obj.get("pattern_type") == "stix" else []
-        if not found:
-            unsupported += 1
-            continue
-        for kind, value in found:
-            out.append(Wanted(obj["id"], kind, value, obj.get("name", ""), obj.get("x_ringwatch_key_id")))
-    return list(dict.fromkeys(out)), unsupported
-
-
-def _pattern_values(pattern: str) -> list[tuple[str, str]]:
-    """(kind, value) of each equality comparison we can match, or [] for anything else."""
-    inner = _COMPARISON.sub("", pattern)
-    if _UNSUPPORTED_OPERATORS.search(inner):
-        return []
-    values = []
-    for m in _COMPARISON.finditer(pattern):
-        type_, prop, value = m["type"].lower(), m["prop"].lower(), m["value"].replace("\\'", "'")
-        if type_ in ("ipv4-addr", "ipv6-addr") and prop == "value":
-            if "/" in value:
-                address, _, bits = value.partition("/")
-                if bits not in ("32", "128"):
-                    return []  # a network, not an address
-                value = address
-            canon = canonical_ip(value)
-            if canon is None:
-                return []
-            values.append(("ip", canon))
-        elif type_ in ("x-ringwatch-payment", "x-ringwatch-template") and prop == "hmac_sha256":
-            if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-                return []
-            values.append((type_.removeprefix("x-ringwatch-"), value.lower()))
-        else:
-            return []
-    return values
-
-
-_FLAG_TAIL = """
-MERGE (pi:PartnerIndicator {key: row.key})
-ON CREATE SET pi.id = row.id, pi.source = $source, pi.kind = row.kind, pi.name = row.name,
-              pi.imported_at = datetime()
-MERGE (pi)-[:FLAGS]->(e)
-FOREACH (_ IN CASE WHEN $source IN coalesce(e.partner_flags, []) THEN [] ELSE [1] END |
-  SET e.partner_flags = coalesce(e.partner_flags, []) + $source)
-RETURN count(DISTINCT e) AS entities, collect(DISTINCT row.id) AS ids
-"""
-# One statement per label: labels are fixed text here, values are parameters.
-FLAG: dict[str, str] = {
-    "ip": "UNWIND $rows AS row MATCH (e:IP {address: row.value})" + _FLAG_TAIL,
-    "payment": "UNWIND $rows AS row MATCH (e:PaymentMethod {fingerprint: row.value})" + _FLAG_TAIL,
-    "template": "UNWIND $rows AS row MATCH (e:PromptTemplate {hash: row.value})" + _FLAG_TAIL,
-    "proxy": "UNWIND $rows AS row MATCH (e:Proxy {name: row.value})" + _FLAG_TAIL,
-}
-LOCAL_VALUES = {
-    "payment": "MATCH (p:PaymentMethod) RETURN p.fingerprint AS value",
-    "template": "MATCH (t:PromptTemplate) RETURN t.hash AS value",
-}
-
-
-def local_matches(driver: neo4j.Driver, kind: str, key: str | bytes, digests: set[str]) -> Iterator[tuple[str, str]]:
-    """(digest, local value) for every local payment fingerprint or template hash whose
-    keyed hash is in `digests`. All local values are hashed in Python, streamed in batches
-    from the server; nothing but the matches is kept."""
-    if not digests:
-        return
-    data = _key_bytes(key)
-    if data is None:
-        raise IndicatorError("an empty share key hides nothing; give a real one")
-    prefix = f"{kind}:".encode()
-    with session(driver, fetch_size=20_000) as s:
-        for record in s.run(LOCAL_VALUES[kind]):
-            value = record["value"]
-            digest = hmac.new(data, prefix + value.encode(), hashlib.sha256).hexdigest()
-            if digest in digests:
-                yield digest, value
-
-
-def import_bundle(driver: neo4j.Driver, path: Path, source: str, key: str | bytes | None = None) -> dict[str, Any]:
-    """Match a partner's bundle against the local graph and flag what matches.
-
-    Returns per kind: indicators in the bundle, indicators matched, entities flagged; plus
-    `unsupported` (indicators we cannot read), `changes` (what the graph gained: nodes,
-    relationships and properties; 0 on a repeated import) and `key_mismatch` (hashed
-    indicators made with another key, by their x_ringwatch_key_id).
+    Per indicator id, the latest version wins: one older than the version imported before
+    (or than the one that withdrew it) is ignored (`superseded`); a newer one replaces it;
+    the same version is flagged again, which changes nothing. An indicator imported before
+    whose latest version is not in force is withdrawn.
     """
-    source = (source or "").strip()
-    if not source:
-        raise IndicatorError("--source must name the partner the bundle comes from")
-    wanted, unsupported = wanted_values(read_bundle(path))
-    ensure_schema(driver)  # the PartnerIndicator key constraint, on a graph loaded before it existed
-    hashed = [w for w in wanted if w.kind in HASHED_KINDS]
-    if hashed and _key_bytes(key) is None:
-        raise IndicatorError(
-            f"the bundle has {len({w.indicator for w in hashed})} payment/template indicators (keyed hashes): "
-            "give --share-key or set RINGWATCH_SHARE_KEY, the key agreed with the partner"
-        )
-    mine = key_id(key) if hashed else None
-    summary: dict[str, Any] = {"unsupported": unsupported, "changes": 0,
-                               "key_mismatch": sum(1 for w in hashed if w.key_id and w.key_id != mine)}
-    for kind in ("ip", "payment", "template", "proxy"):
-        items = [w for w in wanted if w.kind == kind]
-        rows: list[dict[str, Any]] = []
-        if kind in HASHED_KINDS:
-            by_digest: dict[str, list[Wanted]] = {}
-            for w in items:
-                by_digest.setdefault(w.value, []).append(w)
-            for digest, value in local_matches(driver, kind, key, set(by_digest)):
-                rows += [_row(w, value, source) for w in by_digest[digest]]
-        else:
-            rows = [_row(w, w.value, source) for w in items]
-        matched_ids: set[str] = set()
-        entities = 0
-        for i in range(0, len(rows), WRITE_BATCH):
-            batch = rows[i : i + WRITE_BATCH]
-            with session(driver, write=True) as s:
-                result = s.run(FLAG[kind], rows=batch, source=source)
-                record = result.single()
-                counters = result.consume().counters
-            summary["changes"] += counters.nodes_created + counters.relationships_created + counters.properties_set
-            if record:
-                entities += record["entities"]
-                matched_ids |= set(record["ids"])
-        summary[kind] = {"indicators": len({w.indicator for w in items}), "matched": len(matched_ids),
-                         "entities": entities}
-    return summary
+    older: set[str] = set()
+    replace: list[str] = []
+    for ind, modified in {w.indicator: w.modified for w in sel.wanted}.items():
+        if ind not in stored:
+            continue
+        have, gone = _ts(stored[ind][0]), stored[ind][1]
+        new = _ts(modified)
+        if have is not None and (have > new or (gone and have >= new)):
+            older.add(ind)
+        elif have is None or have < new:
+            replace.append(ind)
+    withdraw = []
+    for ind, (modified, reason) in sel.withdrawn.items():
+        if ind not in stored:
+            continue
+        have, gone = _ts(stored[ind][0]), stored[ind][1]
+        new = _ts(modified)
+        if have is None or have < new or (have == new and not gone):
+            withdraw.append({"id": ind, "reason": reason, "modified": modified})
+    return [w for w in sel.wanted if w.indicator not in older], replace, withdraw
 
 
 def _row(w: Wanted, local_value: str, source: str) -> dict[str, Any]:
-    return {"key": f"{source}|{w.indicator}", "id": w.indicator, "kind": w.kind, "name": w.name, "value": local_value}
+    props = {
+        "id": w.indicator,
+        "source": source,
+        "kind": w.kind,
+        "name": w.name,
+        "confidence": w.confidence,
+        "weight": w.weight,
+        "modified": w.modified,
+    }
+    return {"key": f"{source}|{w.indicator}", "id": w.indicator, "value": local_value, "props": props}
 
 
-def flagged_entities(driver: neo4j.Driver, source: str | None = None) -> set[tuple[str, str]]:
-    """(kind, local key) of every entity flagged by `source` (any source when None)."""
-    rows = read(driver, """
-        MATCH (pi:PartnerIndicator)-[:FLAGS]->(e)
-        WHERE $source IS NULL OR pi.source = $source
-        RETURN DISTINCT pi.kind AS kind, coalesce(e.address, e.fingerprint, e.hash, e.name) AS key
-    """, source=source)
-    return {(r["kind"], r["key"]) for r in rows}
+def _rows(driver: neo4j.Driver, kind: str, items: list[Wanted], key: bytes | None, source: str) -> list[dict]:
+    """Flag rows of one kind: addresses and services as they are, keyed hashes by local match."""
+    if kind not in HASHED_KINDS:
+        return [_row(w, w.value, source) for w in items]
+    by_digest: dict[str, list[Wanted]] = {}
+    for w in items:
+        by_digest.setdefault(w.value, []).append(w)
+    if not by_digest or key is None:
+        return []
+    return [
+        _row(w, value, source)
+        for digest, value in local_matches(driver, kind, key, set(by_digest))
+        for w in by_digest[digest]
+    ]
 
 
-def clear_flags(driver: neo4j.Driver, source: str) -> int:
-    """Remove what `source`'s imports added; returns the number of indicators removed."""
-    rows = write(driver, """
-        MATCH (pi:PartnerIndicator {source: $source})
-        OPTIONAL MATCH (pi)-[:FLAGS]->(e)
-        WITH pi, collect(e) AS flagged
-        FOREACH (e IN flagged |
-          SET e.partner_flags = CASE WHEN size([s IN e.partner_flags WHERE s <> $source]) = 0 THEN null
-                                     ELSE [s IN e.partner_flags WHERE s <> $source] END)
-        DETACH DELETE pi
-        RETURN count(*) AS removed
-    """, source=source)
-    return rows[0]["removed"] if rows else 0
+def _import_key(sel: Selection, key: str | bytes | None) -> tuple[bytes | None, int]:
+    """(key material, keyed indicators made with another key), refusing hashed indicators without a key."""
+    data = share_key_bytes(key)
+    hashed = [w for w in sel.wanted if w.kind in HASHED_KINDS]
+    if hashed and data is None:
+        raise IndicatorError(
+            f"the bundle has {len({w.indicator for w in hashed})} payment/template indicators (keyed hashes): {NO_KEY}"
+        )
+    mine = key_id(data) if hashed else None
+    return data, sum(1 for w in hashed if w.key_id and w.key_id != mine)
+
+
+def import_bundle(
+    driver: neo4j.Driver,
+    path: Path,
+    source: str,
+    key: str | bytes | None = None,
+    *,
+    actor: Actor,
+    limits: Limits = Limits(),
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Match a partner's bundle against the local graph, flag what matches, and record the
+    import in the audit trail.
+
+    Returns per kind: indicators in force, indicators matched, entities flagged; `skipped`
+    (revoked, expired, not yet valid, superseded), `rejected` (by reason: pattern too long,
+    bad address, bad hash, bad proxy name), `unsupported` (patterns ringwatch cannot match),
+    `withdrawn` (indicators imported before that no longer count), `key_mismatch` (keyed
+    indicators made with another key), `changes` (0 on a repeated import), and the file's
+    name, size and SHA-256.
+    """
+    require(actor, "decide")
+    source = (source or "").strip()
+    if not source:
+        raise IndicatorError("--source must name the partner the bundle comes from")
+    bundle = read_bundle(path, limits)
+    sel = select(bundle, now or datetime.now(UTC))
+    data, mismatch = _import_key(sel, key)
+    ensure_schema(driver)  # the PartnerIndicator key constraint, on a graph loaded before it existed
+    wanted, replace, gone = _plan(sel, stored_versions(driver, source))
+    _, changed = retract(driver, [f"{source}|{ind}" for ind in replace])
+    changed += withdraw(driver, [{"key": f"{source}|{g['id']}", **g} for g in gone])
+    skipped = Counter(sel.skipped)
+    skipped["superseded"] += len({w.indicator for w in sel.wanted}) - len({w.indicator for w in wanted})
+    summary: dict[str, Any] = {
+        "source": source,
+        "file": path.name,
+        "bytes": bundle.size,
+        "sha256": bundle.sha256,
+        "objects": len(bundle.objects),
+        "skipped": {r: skipped[r] for r in SKIP_REASONS},
+        "rejected": dict(sorted(sel.rejected.items())),
+        "unsupported": sel.unsupported,
+        "withdrawn": len(gone),
+        "key_mismatch": mismatch,
+        "changes": changed,
+    }
+    for kind in KINDS:
+        items = [w for w in wanted if w.kind == kind]
+        entities, ids, changed = flag(driver, kind, _rows(driver, kind, items, data, source))
+        summary["changes"] += changed
+        summary[kind] = {"indicators": len({w.indicator for w in items}), "matched": len(ids), "entities": entities}
+    totals = {n: sum(summary[k][n] for k in KINDS) for n in ("indicators", "matched", "entities")}
+    audit.record(
+        driver,
+        "indicators.import",
+        actor.name,
+        actor.channel,
+        role=actor.role,
+        source=source,
+        file=path.name,
+        target=str(path.resolve()),
+        sha256=bundle.sha256,
+        bytes=bundle.size,
+        objects=len(bundle.objects),
+        **totals,
+        skipped=summary["skipped"],
+        rejected=summary["rejected"],
+        unsupported=sel.unsupported,
+        withdrawn=summary["withdrawn"],
+        key_mismatch=mismatch,
+        changes=summary["changes"],
+    )
+    return summary
+
+
+def clear_flags(driver: neo4j.Driver, source: str, *, actor: Actor) -> int:
+    """Remove what `source`'s imports added and record it in the audit trail; returns the
+    number of indicators removed."""
+    require(actor, "decide")
+    removed, changed = forget_source(driver, source)
+    audit.record(
+        driver,
+        "indicators.forget",
+        actor.name,
+        actor.channel,
+        role=actor.role,
+        source=source,
+        removed=removed,
+        changes=changed,
+    )
+    return removed
