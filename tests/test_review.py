@@ -297,3 +297,19 @@ def test_db_reset_refuses_a_remote_target_without_its_name(empty_db, neo4j_serve
     res = run_cli("db", "reset", "--yes", "--i-mean-remote", "neo4j", env=env)
     assert res.returncode == 0, res.stderr
     assert read(empty_db, "MATCH (a:Account {id: 'keep-me'}) RETURN count(a) AS n")[0]["n"] == 0
+
+
+def test_a_status_set_behind_ringwatchs_back_fails_verification(trail):
+    assert audit.verify(trail)[1] is None
+    write(trail, """
+        MATCH (a:Account {id: 'farm_009'})-[m:MEMBER_OF]->() SET m.status = 'blocked', m.decision = 'made-up'""")
+    _, problem = audit.verify(trail)
+    assert problem.seq == 0 and "farm_009" in str(problem) and "no recorded decision" in str(problem)
+
+
+def test_a_membership_moved_to_another_decision_fails_verification(trail):
+    first = read(trail, "MATCH (d:Decision {seq: 1}) RETURN d.id AS id")[0]["id"]
+    write(trail, """
+        MATCH (a:Account {id: 'farm_008'})-[m:MEMBER_OF]->() SET m.status = 'confirmed', m.decision = $d""", d=first)
+    _, problem = audit.verify(trail)
+    assert "farm_008" in str(problem) and "does not name them" in str(problem)

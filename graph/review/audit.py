@@ -45,6 +45,7 @@ __all__ = [
     "event_hash",
     "events",
     "export",
+    "membership_problem",
     "verify",
     "verify_rows",
 ]
@@ -135,13 +136,13 @@ def events(driver: neo4j.Driver, after: int = 0) -> Iterator[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class AuditProblem:
-    """The first broken link of the chain."""
+    """The first broken link: of the chain (seq of the event), or of the block list (seq 0)."""
 
     seq: int
     message: str
 
     def __str__(self) -> str:
-        return f"audit event {self.seq}: {self.message}"
+        return f"audit event {self.seq}: {self.message}" if self.seq else f"block list: {self.message}"
 
 
 def _describe(props: dict[str, Any]) -> str:
@@ -207,15 +208,58 @@ class AuditMismatch(Exception):
         self.problem = problem
 
 
+# Every membership that carries a status, grouped by the decision it names, with that decision.
+STATUSES_BY_DECISION = """
+MATCH (a:Account)-[m:MEMBER_OF]->(r:Ring) WHERE m.status IS NOT NULL
+WITH m.decision AS decision, m.approval AS approval, r.id AS ring, m.status AS status, collect(a.id) AS accounts
+OPTIONAL MATCH (d:Decision {id: decision})
+OPTIONAL MATCH (ap:Decision {id: approval})
+RETURN decision, ring, status, accounts, d.status AS decided_status, d.ring AS decided_ring, d.members AS members,
+       coalesce(d.pending, false) AS pending, ap.approval_of AS approves, ap.actor AS approver, d.actor AS author
+"""
+
+
+def membership_problem(row: dict[str, Any]) -> AuditProblem | None:
+    """Whether a group of memberships (one ring, one status, one decision) is what its decision says.
+
+    The block list reads MEMBER_OF.status; this is how a status set behind ringwatch's back
+    (a Cypher SET, a restored backup) shows: it names no decision, or one that did not
+    cover those accounts, or gave another status, or a block that was never approved.
+    """
+    ring, status, accounts = row["ring"], row["status"], sorted(row["accounts"])
+    shown = ", ".join(accounts[:3]) + (f" and {len(accounts) - 3} more" if len(accounts) > 3 else "")
+    if row["decided_status"] is None:
+        return AuditProblem(0, f"{shown} on {ring} are {status} by no recorded decision ({row['decision']!r})")
+    if row["decided_status"] != status or row["decided_ring"] != ring:
+        return AuditProblem(0, f"{shown} on {ring} are {status}, but decision {row['decision']} made them "
+                               f"{row['decided_status']} on {row['decided_ring']}")
+    outside = sorted(set(accounts) - set(row["members"] or []))
+    if outside:
+        return AuditProblem(0, f"{', '.join(outside[:3])} on {ring} are {status}, but decision {row['decision']} "
+                               "does not name them")
+    if row["pending"] and (row["approves"] != row["decision"] or row["approver"] == row["author"]):
+        return AuditProblem(0, f"{shown} on {ring} are {status} by a block that no second person approved")
+    return None
+
+
 def verify(driver: neo4j.Driver, against: Path | None = None) -> tuple[int, AuditProblem | None]:
-    """Check the whole chain in the database (and against an exported copy, if given)."""
+    """Check the whole chain in the database (and against an exported copy, if given), then
+    that every status on the block list is what a decision in the chain says."""
     with session(driver) as s:
         head = s.run(READ_HEAD).single().data()
     rows = events(driver)
     try:
-        return verify_rows(_against(rows, against) if against else rows, head)
+        count, problem = verify_rows(_against(rows, against) if against else rows, head)
     except AuditMismatch as e:
         return 0, e.problem
+    if problem is not None:
+        return count, problem
+    with session(driver) as s:
+        for row in s.run(STATUSES_BY_DECISION):
+            problem = membership_problem(row.data())
+            if problem is not None:
+                return count, problem
+    return count, None
 
 
 def export(driver: neo4j.Driver, out: Path) -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import neo4j.time
 import pytest
 
-from graph.review.audit import canonical, event_hash, verify_rows
+from graph.review.audit import canonical, event_hash, membership_problem, verify_rows
 
 
 def chain(n: int) -> list[dict]:
@@ -72,3 +72,31 @@ def test_swapped_events_are_named():
     reordered = [events[0], events[3], events[2], events[1], events[4]]
     _, problem = verify_rows(iter(reordered), head(chain(5)))
     assert problem.seq == 2 and "reordered" in problem.message
+
+
+def group(**over):
+    row = {"decision": "d1", "ring": "R-1", "status": "blocked", "accounts": ["a1", "a2"], "decided_status": "blocked",
+           "decided_ring": "R-1", "members": ["a1", "a2", "a3"], "pending": False, "approves": None,
+           "approver": None, "author": "alice"}
+    return {**row, **over}
+
+
+def test_memberships_that_match_their_decision_pass():
+    assert membership_problem(group()) is None
+    assert membership_problem(group(pending=True, approves="d1", approver="bob")) is None
+
+
+@pytest.mark.parametrize(
+    "over,words",
+    [
+        ({"decided_status": None}, "no recorded decision"),
+        ({"decided_status": "dismissed"}, "made them dismissed"),
+        ({"decided_ring": "R-2"}, "on R-2"),
+        ({"accounts": ["a1", "a9"]}, "does not name them"),
+        ({"pending": True}, "no second person approved"),
+        ({"pending": True, "approves": "d1", "approver": "alice"}, "no second person approved"),
+    ],
+)
+def test_memberships_that_do_not_match_are_named(over, words):
+    problem = membership_problem(group(**over))
+    assert problem is not None and words in str(problem) and str(problem).startswith("block list:")
