@@ -1,4 +1,4 @@
-"""Latency of the investigator app's own queries (graph/investigate.py) on a generated world.
+"""Latency of the investigator app's own queries (graph/investigate/) on a generated world.
 
     python bench/app_latency.py [--accounts 100000] [--expansions 100] [--prepare]
 
@@ -10,10 +10,10 @@ detects it first.
 Times, as the app runs them:
   queue         the queue page: status counts, last run, population (filter options),
                 queue count and the first page of rings
-  ring view     everything the ring page runs (`investigate.ring_view`: ring, drawn graph,
+  ring view     everything the ring page runs (`investigate.ring.ring_view`: ring, drawn graph,
                 members page, timeline, population, decision history), for the top rings
                 by score and the largest ring
-  expansion     `investigate.expand` of ~N random drawn nodes (members, cards, IPs,
+  expansion     `investigate.subgraph.expand` of ~N random drawn nodes (members, cards, IPs,
                 templates, proxies) of random rings: p50 / p95
   search        an IP, an account id, a template-hash prefix, a proxy name
 
@@ -37,7 +37,10 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 from graph.db.connection import open_driver, read  # noqa: E402
-from graph.investigate import explore as inv  # noqa: E402
+from graph.investigate import queue as iq  # noqa: E402
+from graph.investigate import ring as ir  # noqa: E402
+from graph.investigate import search as isr  # noqa: E402
+from graph.investigate import subgraph as sg  # noqa: E402
 
 TARGETS = {"queue": 1.0, "ring view": 1.0, "expansion": 0.3, "search": 1.0}
 
@@ -58,12 +61,12 @@ def pct(values: list[float], p: float) -> float:
 
 def queue_page(driver) -> None:
     """What the queue page runs on load (default filter)."""
-    inv.last_run(driver)
-    inv.status_counts(driver)
-    inv.capabilities(driver)
-    flt = inv.QueueFilter()
-    inv.queue_count(driver, flt)
-    inv.queue(driver, flt)
+    iq.last_run(driver)
+    iq.status_counts(driver)
+    iq.capabilities(driver)
+    flt = iq.QueueFilter()
+    iq.queue_count(driver, flt)
+    iq.queue(driver, flt)
 
 
 def prepare(driver, accounts: int) -> None:
@@ -120,12 +123,12 @@ def main() -> None:
         largest = read(driver, "MATCH (r:Ring) RETURN r.id AS id, r.size AS size ORDER BY r.size DESC LIMIT 1")[0]
         ring_ids = list(dict.fromkeys([*top, largest["id"]]))
         per_ring, parts, views = {}, {}, {}
-        cold, _ = timed(inv.ring_view, driver, ring_ids[0])
+        cold, _ = timed(ir.ring_view, driver, ring_ids[0])
         all_runs = []
         for rid in ring_ids:
             runs = []
             for _ in range(args.repeat):
-                seconds, view = timed(inv.ring_view, driver, rid)
+                seconds, view = timed(ir.ring_view, driver, rid)
                 runs.append(seconds)
                 for k, v in view["timings"].items():
                     parts.setdefault(k, []).append(v)
@@ -141,15 +144,15 @@ def main() -> None:
         # --- expansion -----------------------------------------------------------------------------
         pool = [r["id"] for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT 200")]
         samples, kinds, cold = [], {}, {}
-        graphs: dict[str, inv.Subgraph] = {}
+        graphs: dict[str, sg.Subgraph] = {}
         while len(samples) < args.expansions:
             rid = rnd.choice(pool)
             if rid not in graphs:
-                graphs[rid] = inv.ring_graph(driver, inv.ring(driver, rid))
+                graphs[rid] = sg.ring_graph(driver, ir.ring(driver, rid))
             g = graphs[rid]
             nid = rnd.choice(list(g.nodes))
-            fresh = inv.Subgraph(max_nodes=g.max_nodes, ring_id=rid, nodes=dict(g.nodes))  # expand into a copy
-            seconds, _ = timed(inv.expand, driver, fresh, nid)
+            fresh = sg.Subgraph(max_nodes=g.max_nodes, ring_id=rid, nodes=dict(g.nodes))  # expand into a copy
+            seconds, _ = timed(sg.expand, driver, fresh, nid)
             kind = nid.split(":")[0]
             if kind not in cold:  # the first expansion of a kind compiles its statements
                 cold[kind] = seconds
@@ -169,15 +172,15 @@ def main() -> None:
         """)[0]
         terms = [probe["ip"], probe["account"], probe["template"][:10], probe["proxy"] or "proxy"]
         for term in terms:
-            inv.search(driver, term)  # cold
+            isr.search(driver, term)  # cold
         runs = []
         for _ in range(args.repeat):
             for term in terms:
-                seconds, hits = timed(inv.search, driver, term)
+                seconds, hits = timed(isr.search, driver, term)
                 runs.append(seconds)
                 if len(hits):
                     kind, key = hits.iloc[0]["kind"], hits.iloc[0]["key"]
-                    runs[-1] += timed(inv.entity, driver, kind, key)[0] + timed(inv.rings_touching, driver, kind,
+                    runs[-1] += timed(isr.entity, driver, kind, key)[0] + timed(isr.rings_touching, driver, kind,
                                                                                   key)[0]
         m["search"] = {"p50_s": statistics.median(runs), "p95_s": pct(runs, 95), "max_s": max(runs), "n": len(runs)}
     finally:

@@ -310,12 +310,16 @@ def evaluate_cmd(
 
 @app.command("app")
 def app_cmd(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port on 127.0.0.1.")) -> None:
-    """Serve the investigator app (Streamlit) on 127.0.0.1:PORT."""
-    script = Path(__file__).resolve().parent.parent / "app.py"
-    if not script.exists():
-        fail(f"{script} not found (run from a source checkout)")
+    """Serve the investigator app (Streamlit) on 127.0.0.1:PORT.
+
+    Example: ringwatch app --port 8502
+    """
+    from ringwatch import webapp
+
+    script = Path(webapp.__file__).resolve().parent / "main.py"  # found through the package: works installed
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-           "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]
     err.print(f"serving the app on http://127.0.0.1:{port} (Ctrl-C stops it)")
     sys.stderr.flush()
     os.execv(sys.executable, cmd)  # streamlit takes over this process (signals reach it directly)

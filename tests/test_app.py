@@ -1,9 +1,15 @@
 """The investigator app (app.py) driven by Streamlit's AppTest against the real test database.
 
-One generated world (the `world` fixture) serves the module: the queue, a ring, node
-expansion, search, decisions (ring and member, refused ones, concurrent ones, undo) and
-the export the download buttons offer. A last test points the app at a dead port and
-expects the banner, not a traceback, and recovery once the database is back.
+One generated world (the `world` fixture) serves the module, with local users of each
+role made by `add_user` (the `users` fixture); every session logs in through the login
+form first. The queue, a ring, node expansion, search, decisions recorded as the
+logged-in user (ring and member, refused ones, concurrent ones, undo of one's own and by
+a lead), a viewer without a decision form, members awaiting review and the button that
+extends the decision to them, a large block approved by a second lead, a decision on a
+ring re-detected since it was loaded, the audit banner, and the export the download
+buttons offer. A last test points the app at a dead port and expects the banner, not a
+traceback, and recovery once the database is back. The login page itself (only page
+before logging in, wrong passwords, log out, single sign-on) is tested in test_app_login.py.
 """
 
 from __future__ import annotations
@@ -16,13 +22,27 @@ import pytest
 from conftest import ROOT, free_port
 from streamlit.testing.v1 import AppTest
 
-from graph.db.connection import read
-from graph.investigate import explore as inv
+from graph.db.connection import read, write
+from graph.investigate import queue as iq
+from graph.investigate import ring as ir
+from graph.investigate import search as isr
+from graph.investigate import subgraph as sg
 from graph.library.cells import to_csv, to_json
 from graph.library.export import block_list
-from graph.review.decisions import DecisionError, decide, history, undo
+from graph.review.actors import Actor, PermissionDenied, cli_actor
+from graph.review.decisions import DecisionError, awaiting, decide, history, undo
+from graph.review.users import add_user
 
 APP = str(ROOT / "app.py")
+# the app's pages, as AppTest.switch_page wants them: files relative to app.py
+PAGES = {
+    "Ring queue": "ringwatch/webapp/views/queue.py",
+    "Ring": "ringwatch/webapp/views/ring.py",
+    "Search": "ringwatch/webapp/views/search.py",
+    "Export": "ringwatch/webapp/views/export.py",
+}
+PASSWORD = "correct horse battery staple"
+USERS = {"alice": "analyst", "dora": "analyst", "lena": "lead", "leo": "lead", "vic": "viewer"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,6 +52,21 @@ def close_app_drivers():
     import streamlit as st
 
     st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="module")
+def users(world, neo4j_server):
+    """Local users of every role, created as the CLI would (all with PASSWORD)."""
+    from graph.db.connection import open_driver
+
+    d = open_driver()
+    try:
+        for name, role in USERS.items():
+            add_user(d, cli_actor(), name, role, PASSWORD)
+    finally:
+        d.close()
+    return USERS
 
 
 def new_app() -> AppTest:
@@ -42,8 +77,26 @@ def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
 
+def log_in(at: AppTest, name: str, password: str = PASSWORD) -> AppTest:
+    """Fill the login form and press "Log in"."""
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(password)
+    at.button(key="login_submit").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def logged_in(name: str) -> AppTest:
+    """A fresh session, logged in through the form as `name` (a user of the `users` fixture)."""
+    at = log_in(new_app().run(), name)
+    actor = at.session_state["actor"]
+    assert (actor.name, actor.role, actor.channel) == (name, USERS[name], "app")
+    return at
+
+
 def undecided_rings(driver, n: int) -> list[str]:
-    frame = inv.queue(driver, inv.QueueFilter(statuses=("suspected", "watch")), limit=50)
+    frame = iq.queue(driver, iq.QueueFilter(statuses=("suspected", "watch")), limit=50)
+    frame = frame[frame["size"] >= 4]  # every test ring has a few members to decide on
     assert len(frame) >= n, f"the test world needs {n} rings, has {len(frame)}"
     return list(frame["id"].head(n))
 
@@ -55,7 +108,7 @@ def rings(world, neo4j_server):
 
     d = open_driver()
     try:
-        return undecided_rings(d, 4)
+        return undecided_rings(d, 8)
     finally:
         d.close()
 
@@ -66,11 +119,16 @@ def open_ring(at: AppTest, ring_id: str) -> AppTest:
     at.selectbox(key="open_ring_select").select(ring_id)
     at.button(key="open_ring_btn").click().run()
     assert not at.exception, at.exception
+    assert at.session_state["nav"] == "Ring"
     return at
 
 
-def test_queue_lists_rings_and_hides_watch(world, driver):
-    at = new_app().run()
+def sidebar_text(at: AppTest) -> str:
+    return "\n".join(texts(at.sidebar.markdown) + texts(at.sidebar.caption))
+
+
+def test_queue_lists_rings_and_hides_watch(world, users, driver):
+    at = logged_in("vic")  # reading needs no more than a viewer
     assert not at.exception, at.exception
     assert at.session_state["nav"] == "Ring queue"
     options = at.selectbox(key="open_ring_select").options
@@ -90,16 +148,16 @@ def test_queue_lists_rings_and_hides_watch(world, driver):
     assert all(float(o.split("score ")[1].split(" ")[0]) >= 0.95 for o in at.selectbox(key="open_ring_select").options)
 
 
-def test_capability_filter_offers_the_rings_capabilities_and_narrows_the_queue(world, driver):
+def test_capability_filter_offers_the_rings_capabilities_and_narrows_the_queue(world, users, driver):
     rows = read(driver, "MATCH (r:Ring) RETURN r.id AS id, r.capability_mix AS mix")
     mixes = {r["id"]: json.loads(r["mix"]) for r in rows}
     rings_with = Counter(cap for mix in mixes.values() for cap in mix)
-    at = new_app().run()
+    at = logged_in("alice")
     options = at.selectbox(key="f_cap").options
     assert options[0] == "any" and set(options[1:]) == set(rings_with)
     assert [rings_with[c] for c in options[1:]] == sorted(rings_with.values(), reverse=True)  # most rings first
     rarest = options[-1]
-    assert rings_with[rarest] < len(mixes) <= inv.QUEUE_LIMIT  # the filter has something to leave out
+    assert rings_with[rarest] < len(mixes) <= iq.QUEUE_LIMIT  # the filter has something to leave out
     at.multiselect(key="f_status").select("watch").run()  # every status
     at.selectbox(key="f_cap").select(rarest).run()
     assert not at.exception, at.exception
@@ -107,9 +165,9 @@ def test_capability_filter_offers_the_rings_capabilities_and_narrows_the_queue(w
     assert shown == {ring_id for ring_id, mix in mixes.items() if rarest in mix}
 
 
-def test_open_ring_and_expand_a_node(world, driver, rings):
+def test_open_ring_and_expand_a_node(world, users, driver, rings):
     ring_id = rings[0]
-    at = open_ring(new_app().run(), ring_id)
+    at = open_ring(logged_in("alice"), ring_id)
     assert at.session_state["nav"] == "Ring"
     page = "\n".join(texts(at.markdown))
     ring = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.reason AS reason, r.status AS status", id=ring_id)[0]
@@ -120,7 +178,7 @@ def test_open_ring_and_expand_a_node(world, driver, rings):
     graph = at.session_state[f"graph:{ctx}"]
     kinds = {n.kind for n in graph.nodes.values()}
     assert "account" in kinds and kinds & {"ip", "template", "payment"}
-    assert len(graph.nodes) <= inv.MAX_NODES
+    assert len(graph.nodes) <= sg.MAX_NODES
     # expand a binding entity through the selectbox + button (clicking the chart does the same)
     node = next(n for n in graph.nodes.values() if n.kind in ("ip", "template", "payment"))
     before = len(graph.nodes)
@@ -131,32 +189,37 @@ def test_open_ring_and_expand_a_node(world, driver, rings):
     graph = at.session_state[f"graph:{ctx}"]
     assert graph.nodes[node.id].expanded
     assert len(graph.nodes) >= before
-    users = read(driver, "MATCH (n {" + {"ip": "address", "template": "hash", "payment": "fingerprint"}[node.kind]
-                 + ": $key})<--(a:Account) RETURN count(a) AS n", key=node.key)[0]["n"]
+    users = read(
+        driver,
+        "MATCH (n {"
+        + {"ip": "address", "template": "hash", "payment": "fingerprint"}[node.kind]
+        + ": $key})<--(a:Account) RETURN count(a) AS n",
+        key=node.key,
+    )[0]["n"]
     drawn_neighbours = {b if a == node.id else a for a, b, _ in graph.edges if node.id in (a, b)}
-    assert len([x for x in drawn_neighbours if x.startswith("account:")]) == min(users, inv.EXPAND_LIMIT)
+    assert len([x for x in drawn_neighbours if x.startswith("account:")]) == min(users, sg.EXPAND_LIMIT)
     # members, activity and features are there
     assert any("members match" in c for c in texts(at.caption))
 
 
 def test_expansion_stays_within_the_node_budget(world, driver):
     largest = read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.size DESC LIMIT 1")[0]["id"]
-    r = inv.ring(driver, largest)
-    g = inv.ring_graph(driver, r, members_drawn=120)
+    r = ir.ring(driver, largest)
+    g = sg.ring_graph(driver, r, members_drawn=120)
     for nid in list(g.nodes):
-        inv.expand(driver, g, nid)
-    assert len(g.nodes) <= inv.MAX_NODES
+        sg.expand(driver, g, nid)
+    assert len(g.nodes) <= sg.MAX_NODES
     assert any("left out" in note for note in g.notes)
 
 
-def test_search_an_ip_lands_on_it_with_its_rings(world, driver, rings):
+def test_search_an_ip_lands_on_it_with_its_rings(world, users, driver, rings):
     ip = read(
         driver,
         "MATCH (:Ring {id: $id})<-[:MEMBER_OF]-(:Account)-[:USED_IP]->(i:IP) RETURN i.address AS ip LIMIT 1",
         id=rings[1],
     )[0]["ip"]
-    at = new_app().run()
-    at.radio(key="nav").set_value("Search").run()
+    at = logged_in("vic")
+    at.switch_page(PAGES["Search"]).run()
     at.text_input(key="search_text").input(f"  {ip.upper()} ")
     at.button(key="search_btn").click().run()
     assert not at.exception, at.exception
@@ -172,64 +235,85 @@ def test_search_an_ip_lands_on_it_with_its_rings(world, driver, rings):
 
 
 def test_search_other_kinds(world, driver):
-    row = read(driver, "MATCH (a:Account)-[:USED_TEMPLATE]->(t:PromptTemplate) "
-               "RETURN a.id AS a, t.hash AS t LIMIT 1")[0]
-    hits = inv.search(driver, row["a"])
+    row = read(driver, "MATCH (a:Account)-[:USED_TEMPLATE]->(t:PromptTemplate) RETURN a.id AS a, t.hash AS t LIMIT 1")[
+        0
+    ]
+    hits = isr.search(driver, row["a"])
     assert (hits.iloc[0]["kind"], hits.iloc[0]["key"], hits.iloc[0]["exact"]) == ("account", row["a"], True)
-    hits = inv.search(driver, row["t"][:10])
+    hits = isr.search(driver, row["t"][:10])
     assert ("template", row["t"]) in set(hits[["kind", "key"]].itertuples(index=False, name=None))
     proxy = read(driver, "MATCH (p:Proxy) RETURN p.name AS name LIMIT 1")
     if proxy:
-        hits = inv.search(driver, proxy[0]["name"].lower()[:5])
+        hits = isr.search(driver, proxy[0]["name"].lower()[:5])
         assert proxy[0]["name"] in set(hits["key"])
-    assert inv.search(driver, "' OR 1=1 //").empty  # typed text is a parameter, never Cypher
+    assert isr.search(driver, "' OR 1=1 //").empty  # typed text is a parameter, never Cypher
 
 
-def test_block_ring_in_app_then_audit_graph_and_export(world, driver, rings):
+def member_statuses(driver, ring_id: str, ids: list[str]) -> dict[str, str | None]:
+    rows = read(
+        driver,
+        "MATCH (a:Account)-[m:MEMBER_OF]->(:Ring {id: $id}) WHERE a.id IN $ids RETURN a.id AS id, m.status AS status",
+        id=ring_id,
+        ids=ids,
+    )
+    return {r["id"]: r["status"] for r in rows}
+
+
+def test_block_ring_in_app_then_audit_graph_and_export(world, users, driver, rings):
     ring_id = rings[2]
     before = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS status", id=ring_id)[0]["status"]
-    at = open_ring(new_app().run(), ring_id)
+    at = open_ring(logged_in("alice"), ring_id)
+    assert not [t for t in at.text_input if t.label.startswith("Analyst")]  # nobody types a name
     # refused without a reason: nothing recorded
     at.radio(key="dec_status").set_value("blocked")
-    at.text_input(key="dec_analyst").input("alice")
     at.button(key="dec_submit").click().run()
     assert any("needs a reason" in e for e in texts(at.error))
     assert history(driver, ring_id) == []
     # blocked with a reason
     at.radio(key="dec_status").set_value("blocked")
     at.text_area(key="dec_reason").input("ring-only coding templates on shared prepaid cards")
-    at.text_input(key="dec_analyst").input("alice")
     at.button(key="dec_submit").click().run()
     assert not at.exception, at.exception
-    assert any(f"{before} → blocked" in s for s in texts(at.success))
+    assert f"Recorded: {ring_id} {before} → blocked by alice." in texts(at.success)
     assert "data-status='blocked'" in "\n".join(texts(at.markdown))
-    # the audit event, in the graph
+    # the audit event, in the graph: the logged-in user, their role, the app; every member named
+    members = {
+        r["id"]
+        for r in read(
+            driver,
+            "MATCH (a:Account)-[:MEMBER_OF]->(r:Ring {id: $id, status: 'blocked'}) RETURN a.id AS id",
+            id=ring_id,
+        )
+    }
     events = history(driver, ring_id)
     assert len(events) == 1
     e = events[0]
-    assert (e["status"], e["previous_status"], e["analyst"], e["members"], e["undo_of"]) == (
-        "blocked", before, "alice", None, None)
+    assert (e["actor"], e["role"], e["channel"], e["action"]) == ("alice", "analyst", "app", "decide")
+    assert (e["status"], e["previous_status"], e["scope"], e["member_count"], e["undo_of"], e["pending"]) == (
+        "blocked",
+        before,
+        "ring",
+        len(members),
+        None,
+        False,
+    )
     assert e["reason"] == "ring-only coding templates on shared prepaid cards"
-    members = {r["id"] for r in read(
-        driver, "MATCH (a:Account)-[:MEMBER_OF]->(r:Ring {id: $id, status: 'blocked'}) RETURN a.id AS id", id=ring_id)}
-    assert members
-    # dismiss two members on their own (a member decision)
+    assert e["run"] == read(driver, "MATCH (r:Ring {id: $id}) RETURN r.last_run AS run", id=ring_id)[0]["run"]
+    # another analyst dismisses two members on their own (a member decision)
+    at = open_ring(logged_in("dora"), ring_id)
     pick = sorted(at.multiselect(key=f"dec_members:{ring_id}").options)[:2]
     at.radio(key="dec_status").set_value("dismissed")
     at.radio(key="dec_scope").set_value("selected members")
     at.multiselect(key=f"dec_members:{ring_id}").set_value(pick)
     at.text_area(key="dec_reason").input("same office NAT, known customer")
-    at.text_input(key="dec_analyst").input("bob")
     at.button(key="dec_submit").click().run()
     assert not at.exception, at.exception
-    assert any("2 members" in s for s in texts(at.success))
-    statuses = {r["id"]: r["status"] for r in read(
-        driver, "MATCH (a:Account)-[m:MEMBER_OF]->(:Ring {id: $id}) WHERE a.id IN $ids RETURN a.id AS id, "
-        "m.status AS status", id=ring_id, ids=pick)}
-    assert statuses == {p: "dismissed" for p in pick}
-    assert read(driver, "MATCH (:Ring {id: $id}) RETURN 1 AS x", id=ring_id)
-    # the export page offers exactly what graph/export.py writes
-    at.radio(key="nav").set_value("Export").run()
+    assert f"Recorded: 2 members of {ring_id} blocked → dismissed by dora." in texts(at.success)
+    assert member_statuses(driver, ring_id, pick) == {p: "dismissed" for p in pick}
+    latest = history(driver, ring_id)[0]
+    assert (latest["actor"], latest["scope"], latest["member_count"]) == ("dora", "members", 2)
+    # the export page offers exactly what graph/library/export.py writes
+    at.switch_page(PAGES["Export"]).run()
     assert not at.exception, at.exception
     expected = block_list(driver)
     assert at.session_state["export_csv"] == to_csv(expected)
@@ -241,48 +325,184 @@ def test_block_ring_in_app_then_audit_graph_and_export(world, driver, rings):
     assert "Download CSV" in at.get("download_button")[0].proto.label
 
 
+def test_a_viewer_reads_but_gets_no_decision_form(world, users, driver, rings):
+    ring_id = rings[4]
+    at = open_ring(logged_in("vic"), ring_id)
+    assert "Logged in as **vic** (viewer)" in sidebar_text(at)
+    keys = {b.key for b in at.button}
+    assert "dec_submit" not in keys and "undo_submit" not in keys and "extend_submit" not in keys
+    assert not [r for r in at.radio if r.key == "dec_status"]
+    assert any("deciding needs an analyst" in i for i in texts(at.info))
+    assert at.session_state[f"graph:ring:{ring_id}"].nodes  # the evidence is all there
+    with pytest.raises(PermissionDenied, match="decide needs"):  # and the server refuses anyway
+        decide(driver, Actor("vic", "viewer"), ring_id, "blocked", "viewers cannot")
+    assert history(driver, ring_id) == []
+
+
+def test_members_awaiting_review_and_the_extend_button(world, users, driver, rings):
+    ring_id = rings[5]
+    decide(driver, Actor("alice", "analyst"), ring_id, "blocked", "a farm")
+    # a later detection run puts three more accounts in the ring: nobody decided on them
+    joined = [
+        r["id"]
+        for r in read(driver, "MATCH (a:Account) WHERE NOT (a)-[:MEMBER_OF]->() RETURN a.id AS id ORDER BY id LIMIT 3")
+    ]
+    write(
+        driver,
+        "MATCH (r:Ring {id: $ring}) UNWIND $ids AS id MATCH (a:Account {id: id}) "
+        "CREATE (a)-[:MEMBER_OF {is_new: true, active: true, strength: 1.0, private_share: 0.5, "
+        "evidence: 'joined later', joined_at: datetime()}]->(r) "
+        "WITH DISTINCT r SET r.awaiting = size($ids), r.new_members = size($ids)",
+        ring=ring_id,
+        ids=joined,
+    )
+    assert awaiting(driver, ring_id) == sorted(joined)
+    assert set(block_list(driver)["account_id"]).isdisjoint(joined)  # not blocked: no decision names them
+    # the queue says so
+    at = logged_in("alice")
+    review = {r["ring"]: r["review"] for r in at.dataframe[0].value.to_dict("records")}
+    assert review[ring_id] == "3 awaiting review"
+    # the ring page lists them, with one button
+    at = open_ring(at, ring_id)
+    assert any("3 new members awaiting review" in w for w in texts(at.warning))
+    lists = [d.value for d in at.dataframe if list(d.value.columns) == ["account"]]
+    assert len(lists) == 1 and sorted(lists[0]["account"]) == sorted(joined)
+    button = at.button(key="extend_submit")
+    assert button.label == "Extend the blocked to these 3 new members"
+    at.text_input(key="extend_reason").input("same cards and templates as the blocked members")
+    button.click().run()
+    assert not at.exception, at.exception
+    assert any(s.startswith(f"Extended to 3 new members of {ring_id}") for s in texts(at.success)), texts(at.success)
+    assert awaiting(driver, ring_id) == []
+    assert member_statuses(driver, ring_id, joined) == {a: "blocked" for a in joined}
+    e = history(driver, ring_id)[0]
+    assert (e["action"], e["actor"], e["status"], e["scope"], e["member_count"]) == (
+        "extend",
+        "alice",
+        "blocked",
+        "members",
+        3,
+    )
+    assert set(joined) <= set(block_list(driver)["account_id"])
+    assert not [b for b in at.button if b.key == "extend_submit"]  # nothing left to extend
+
+
+def test_a_large_block_waits_for_a_second_lead(world, users, driver, rings, monkeypatch):
+    ring_id = rings[6]
+    size = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.size AS n", id=ring_id)[0]["n"]
+    monkeypatch.setenv("RINGWATCH_APPROVAL_THRESHOLD", str(size - 1))  # this ring is one account too many
+    at = open_ring(logged_in("lena"), ring_id)
+    at.radio(key="dec_status").set_value("blocked")
+    at.text_area(key="dec_reason").input("the whole farm")
+    at.button(key="dec_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("waits for a second lead's approval" in s for s in texts(at.success)), texts(at.success)
+    assert "data-flag='waiting-for-approval'" in "\n".join(texts(at.markdown))
+    assert ring_id not in set(block_list(driver)["ring_id"])  # nothing blocked yet
+    # its author sees it waiting, without "Approve"; no decision form either while it waits
+    keys = {b.key for b in at.button}
+    assert "approve_submit" not in keys and "dec_submit" not in keys
+    assert any("another lead approves it" in c for c in texts(at.caption))
+    # an analyst cannot approve
+    at = open_ring(logged_in("alice"), ring_id)
+    assert "approve_submit" not in {b.key for b in at.button}
+    # the queue flags it
+    at = logged_in("leo")
+    at.multiselect(key="f_status").select("watch").run()  # whatever the ring's score
+    review = {r["ring"]: r["review"] for r in at.dataframe[0].value.to_dict("records")}
+    assert review[ring_id] == "waiting for approval"
+    # a second lead approves
+    at = open_ring(at, ring_id)
+    at.text_input(key="approve_reason").input("checked: all farm accounts")
+    at.button(key="approve_submit").click().run()
+    assert not at.exception, at.exception
+    assert any(s.startswith("Approved: the block of") for s in texts(at.success)), texts(at.success)
+    assert "data-status='blocked'" in "\n".join(texts(at.markdown))
+    assert "waiting-for-approval" not in "\n".join(texts(at.markdown))
+    events = history(driver, ring_id)
+    assert [(e["action"], e["actor"]) for e in events] == [("approve", "leo"), ("decide", "lena")]
+    assert events[1]["pending"] and events[1]["approved"]
+    listed = block_list(driver)
+    assert set(listed.loc[listed["ring_id"] == ring_id, "approved_by"]) == {"leo"}
+    assert len(listed[listed["ring_id"] == ring_id]) == size
+
+
+def test_a_ring_redetected_since_it_was_loaded_refuses_the_decision(world, users, driver, rings):
+    ring_id = rings[7]
+    at = open_ring(logged_in("alice"), ring_id)
+    run = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.last_run AS run", id=ring_id)[0]["run"]
+    write(driver, "MATCH (r:Ring {id: $id}) SET r.last_run = 'a-later-run'", id=ring_id)
+    try:
+        at.radio(key="dec_status").set_value("blocked")
+        at.text_area(key="dec_reason").input("decided on what I saw")
+        at.button(key="dec_submit").click().run()
+        assert any("re-detected" in e for e in texts(at.error)), texts(at.error)
+        assert history(driver, ring_id) == []
+    finally:
+        write(driver, "MATCH (r:Ring {id: $id}) SET r.last_run = $run", id=ring_id, run=run)
+
+
+def test_undo_own_decisions_and_leads_undo_others(world, users, driver, rings):
+    ring_id = rings[3]
+    before = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=ring_id)[0]["s"]
+    mine = decide(driver, Actor("dora", "analyst"), ring_id, "confirmed", "looks like a farm")
+    # another analyst is not offered dora's decision
+    at = open_ring(logged_in("alice"), ring_id)
+    assert "undo_submit" not in {b.key for b in at.button}
+    # dora is
+    at = open_ring(logged_in("dora"), ring_id)
+    assert at.selectbox(key="undo_pick").options == [
+        f"#{mine['seq']} decide {before} → confirmed (ring, {mine['member_count']:,} accounts) by dora"
+    ]
+    # and a lead is; the undo is recorded as the lead's
+    at = open_ring(logged_in("lena"), ring_id)
+    at.text_input(key="undo_reason").input("not enough evidence yet")
+    at.button(key="undo_submit").click().run()
+    assert not at.exception, at.exception
+    assert f"Undone: {ring_id} confirmed → {before} by lena (a new event; history kept)." in texts(at.success)
+    events = history(driver, ring_id)
+    assert [(e["action"], e["actor"], e["undo_of"]) for e in events] == [
+        ("undo", "lena", mine["id"]),
+        ("decide", "dora", None),
+    ]
+    assert events[1]["undone"]
+    assert read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=ring_id)[0]["s"] == before
+
+
 def test_decision_rules(world, driver, rings):
     ring_id = rings[3]
-    for status, reason, analyst, message in [
-        ("blocked", "", "alice", "reason"),
-        ("blocked", "   ", "alice", "reason"),
-        ("blocked", "why", "", "analyst"),
-        ("nuked", "why", "alice", "status"),
+    alice, bob = Actor("alice", "analyst"), Actor("bob", "lead")
+    for status, reason, message in [
+        ("blocked", "", "reason"),
+        ("blocked", "   ", "reason"),
+        ("nuked", "why", "status"),
     ]:
         with pytest.raises(DecisionError, match=message):
-            decide(driver, ring_id, status, reason, analyst)
+            decide(driver, alice, ring_id, status, reason)
     with pytest.raises(DecisionError, match="no ring"):
-        decide(driver, "R-999999", "blocked", "why", "alice")
+        decide(driver, alice, "R-999999", "blocked", "why")
     with pytest.raises(DecisionError, match="not members"):
-        decide(driver, ring_id, "blocked", "why", "alice", members=["acct_not_a_member"])
-    assert history(driver, ring_id) == []
-    first = decide(driver, ring_id, "confirmed", "looks like a farm", "alice")
-    second = decide(driver, ring_id, "blocked", "confirmed by payments team", "bob")
+        decide(driver, alice, ring_id, "blocked", "why", members=["acct_not_a_member"])
+    count = len(history(driver, ring_id))
+    first = decide(driver, alice, ring_id, "confirmed", "looks like a farm")
+    second = decide(driver, bob, ring_id, "blocked", "confirmed by payments team")
     with pytest.raises(DecisionError, match="later decision"):
-        undo(driver, first["id"], "oops", "alice")  # superseded: decide again instead
-    back = undo(driver, second["id"], "wrong ring", "bob")
-    assert (back["status"], back["previous_status"]) == ("confirmed", "blocked")
+        undo(driver, alice, first["id"], "oops")  # superseded: decide again instead
+    back = undo(driver, bob, second["id"], "wrong ring")
+    assert (back["action"], back["status"], back["undo_of"]) == ("undo", "confirmed", second["id"])
     with pytest.raises(DecisionError, match="already undone"):
-        undo(driver, second["id"], "again", "bob")
+        undo(driver, bob, second["id"], "again")
     events = history(driver, ring_id)
-    assert [e["seq"] for e in events] == [3, 2, 1]
+    assert len(events) == count + 3
+    assert [e["action"] for e in events[:3]] == ["undo", "decide", "decide"]
     assert events[0]["undo_of"] == second["id"] and events[1]["undone"]
     assert read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=ring_id)[0]["s"] == "confirmed"
-    # member decision and its undo restore exactly what was there
-    member = read(driver, "MATCH (a:Account)-[:MEMBER_OF]->(:Ring {id: $id}) RETURN a.id AS id LIMIT 1",
-                  id=ring_id)[0]["id"]
-    d = decide(driver, ring_id, "dismissed", "benign", "carol", members=[member])
-    assert d["previous_status"] == "confirmed"
-    undo(driver, d["id"], "not benign after all", "carol")
-    assert read(driver, "MATCH (:Account {id: $a})-[m:MEMBER_OF]->(:Ring {id: $id}) RETURN m.status AS s",
-                a=member, id=ring_id)[0]["s"] is None
-    assert read(driver, "MATCH (d:Decision)-[:ON]->(:Ring {id: $id}) RETURN count(d) AS n", id=ring_id)[0]["n"] == 5
 
 
 def test_two_analysts_deciding_at_once_lose_nothing(world, driver, rings):
     ring_id = rings[1]
-    start = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s, coalesce(r.decision_seq, 0) AS seq",
-                 id=ring_id)[0]
+    start = read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=ring_id)[0]
+    seen = {e["id"] for e in history(driver, ring_id, limit=1000)}
     per_thread = 8
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -291,22 +511,22 @@ def test_two_analysts_deciding_at_once_lose_nothing(world, driver, rings):
         try:
             barrier.wait()
             for i in range(per_thread):
-                decide(driver, ring_id, statuses[i % 2], f"{name} decision {i}", name)
+                decide(driver, Actor(name, "analyst"), ring_id, statuses[i % 2], f"{name} decision {i}")
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=analyst, args=("alice", ("blocked", "confirmed"))),
-               threading.Thread(target=analyst, args=("bob", ("dismissed", "blocked")))]
+    threads = [
+        threading.Thread(target=analyst, args=("alice", ("blocked", "confirmed"))),
+        threading.Thread(target=analyst, args=("bob", ("dismissed", "blocked"))),
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
     assert not errors, errors
-    events = sorted(
-        (e for e in history(driver, ring_id, limit=1000) if e["seq"] > start["seq"]), key=lambda e: e["seq"])
+    events = sorted((e for e in history(driver, ring_id, limit=1000) if e["id"] not in seen), key=lambda e: e["seq"])
     assert len(events) == 2 * per_thread
-    assert {e["analyst"] for e in events} == {"alice", "bob"}
-    assert [e["seq"] for e in events] == list(range(start["seq"] + 1, start["seq"] + 1 + 2 * per_thread))
+    assert {e["actor"] for e in events} == {"alice", "bob"}
     # each event replaced exactly what the one before it set: no lost update
     assert events[0]["previous_status"] == start["s"]
     for before, after in zip(events, events[1:], strict=False):
@@ -315,13 +535,42 @@ def test_two_analysts_deciding_at_once_lose_nothing(world, driver, rings):
     assert final == events[-1]["status"]
 
 
-def test_lost_database_shows_banner_then_recovers(neo4j_server, monkeypatch):
+def test_a_broken_audit_trail_shows_a_banner(world, users, driver):
+    import streamlit as st
+
+    st.cache_data.clear()  # the app checks the trail at most once a minute
+    at = logged_in("alice")
+    assert not at.warning
+    seq, reason = read(
+        driver,
+        "MATCH (e:AuditEvent) WHERE e.reason IS NOT NULL "
+        "RETURN e.seq AS seq, e.reason AS reason ORDER BY e.seq LIMIT 1",
+    )[0].values()
+    write(driver, "MATCH (e:AuditEvent {seq: $seq}) SET e.reason = 'edited behind the app'", seq=seq)
+    try:
+        st.cache_data.clear()
+        at.run()
+        banner = texts(at.warning)
+        assert len(banner) == 1 and banner[0].startswith("**The audit trail does not verify**"), banner
+        assert f"audit event {seq}" in banner[0] and "edited" in banner[0]
+    finally:
+        write(driver, "MATCH (e:AuditEvent {seq: $seq}) SET e.reason = $reason", seq=seq, reason=reason)
+        st.cache_data.clear()
+    at.run()
+    assert not at.warning
+
+
+def test_lost_database_shows_banner_then_recovers(world, users, monkeypatch):
+    at = logged_in("alice")
     monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{free_port()}")
-    at = new_app().run()
+    at.run()
     assert not at.exception, at.exception
     errors = texts(at.error)
     assert any(e.startswith("**Database unreachable**") and "ringwatch db start" in e for e in errors), errors
     assert not at.title  # no page drawn on a dead database
+    # the login page too
+    fresh = new_app().run()
+    assert any(e.startswith("**Database unreachable**") for e in texts(fresh.error)) and not fresh.title
     # the database is back (here: the environment points at the live one again) -> Retry recovers
     monkeypatch.delenv("NEO4J_URI")
     at.button(key="retry_db").click().run()

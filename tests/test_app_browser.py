@@ -1,8 +1,10 @@
-"""The served app in headless Chromium: queue -> ring -> expand -> block, with screenshots.
+"""The served app in headless Chromium: log in -> queue -> ring -> expand -> block -> search, with screenshots.
 
 Serves app.py with `streamlit run` on a free port against the test database (the
-RINGWATCH_* environment of the session), drives it with Playwright, and saves screenshots
+RINGWATCH_* environment of the session), logs in through the login form as a local
+analyst made with `add_user`, drives the app with Playwright, and saves screenshots
 under the test's tmp directory and in test-output/ at the repository root.
+`serve()` and the browser helpers are shared with tests/test_app_login.py (single sign-on).
 """
 
 from __future__ import annotations
@@ -13,31 +15,68 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, free_port
 
-from graph.db.connection import read
+from graph.db.connection import read, write
+from graph.review.actors import Actor, cli_actor
+from graph.review.decisions import awaiting, decide, history
+from graph.review.users import add_user
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OUT = ROOT / "test-output"
 
 
-@pytest.fixture(scope="module")
-def served_app(world, tmp_path_factory):
-    """`streamlit run app.py` on a free port (the process is ours; stopped after the module)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+PASSWORD = "playwright's own password"
+
+
+@contextmanager
+def serve(log: Path, *extra: str, port: int | None = None, cwd: Path = ROOT) -> Iterator[str]:
+    """`streamlit run app.py` on `port` (a free one by default); yields its URL; the process is ours, stopped
+    on exit.
+
+    `extra` are more `streamlit run` options (e.g. --secrets.files); with cwd=ROOT the repository's
+    .streamlit/config.toml applies.
+    """
+    port = port or free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        *extra,
+    ]
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -59,6 +98,34 @@ def served_app(world, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def served_app(world, tmp_path_factory):
+    """The app on a free port, with a local analyst `playwright` to log in as."""
+    from graph.db.connection import open_driver
+
+    d = open_driver()
+    try:
+        add_user(d, cli_actor(), "playwright", "analyst", PASSWORD)
+    finally:
+        d.close()
+    with serve(tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def leads(served_app):
+    """Two leads, for a block that waits for a second person's approval."""
+    from graph.db.connection import open_driver
+
+    d = open_driver()
+    try:
+        for name in ("lead-one", "lead-two"):
+            add_user(d, cli_actor(), name, "lead", PASSWORD)
+    finally:
+        d.close()
+    return ("lead-one", "lead-two")
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +155,38 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
 
 
+def local_log_in(page, name: str, password: str) -> None:
+    """Fill the login form and press "Log in"."""
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in", exact=True).click()
+
+
 def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
     page = browser.new_page(viewport={"width": 1440, "height": 1700})
     page.set_default_timeout(60_000)
     page.goto(served_app)
+    # nothing but the login page until someone logs in; a wrong password is refused
+    local_log_in(page, "playwright", "not the password")
+    page.get_by_text("Wrong user name or password.").wait_for()
+    assert page.get_by_text("Rings in queue").count() == 0
+    wait_idle(page)
+    shot(page, tmp_path, "app-0-login")
+    local_log_in(page, "playwright", PASSWORD)
     page.get_by_text("Rings in queue").wait_for()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Logged in as").wait_for()
+    assert "playwright (analyst)" in sidebar.inner_text()
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     wait_idle(page)
     shot(page, tmp_path, "app-1-queue")
 
     # the queue's first row (top score) -> its ring
-    top = read(driver, "MATCH (r:Ring) WHERE r.status <> 'watch' RETURN r.id AS id, r.status AS status "
-                       "ORDER BY r.score DESC, r.id LIMIT 1")[0]
+    top = read(
+        driver,
+        "MATCH (r:Ring) WHERE r.status <> 'watch' RETURN r.id AS id, r.status AS status "
+        "ORDER BY r.score DESC, r.id LIMIT 1",
+    )[0]
     grid = page.locator('[data-testid="stDataFrame"]').first
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # row-selection cell of the first data row
@@ -118,34 +205,53 @@ def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
     # ... and one more by clicking it in the chart (an unexpanded binding entity)
     chart = page.locator('[data-testid="stVegaLiteChart"]').first
     unexpanded = 'path[aria-roledescription="point"][aria-label*="expanded: no"]'
-    node = chart.locator(", ".join(f'{unexpanded}[aria-label*="kind: {kind}"]'
-                                   for kind in ("prompt template", "payment method", "IP address"))).first
+    node = chart.locator(
+        ", ".join(
+            f'{unexpanded}[aria-label*="kind: {kind}"]' for kind in ("prompt template", "payment method", "IP address")
+        )
+    ).first
     key = node.get_attribute("aria-label").split("key: ")[1].split(";")[0]
     node.click()
     page.get_by_text("Expanded ").filter(has_text=key[:8]).first.wait_for()
     wait_idle(page)
     shot(page, tmp_path, "app-3-expanded")
 
-    # mark the ring blocked: decision, reason, analyst, record
-    form = page.locator('[data-testid="stForm"]').first
+    # mark the ring blocked: decision, reason, record (as the logged-in user: nobody types a name)
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Record a decision")
+    assert form.get_by_label("Analyst (required)").count() == 0
     form.get_by_text("blocked", exact=True).click()
     form.get_by_label("Reason (required)").fill("shared virtual cards and ring-only coding templates")
-    form.get_by_label("Analyst (required)").fill("playwright")
     form.get_by_role("button", name="Record decision").click()
     page.locator(".rw-pill[data-status='blocked']").wait_for()
     page.get_by_text(f"{top['status']} → blocked").first.wait_for()
     wait_idle(page)
     shot(page, tmp_path, "app-4-blocked")
 
-    events = read(driver, "MATCH (d:Decision)-[:ON]->(r:Ring {id: $id}) RETURN d.analyst AS analyst, "
-                          "d.status AS status, d.previous_status AS previous, d.reason AS reason", id=top["id"])
-    assert events == [{"analyst": "playwright", "status": "blocked", "previous": top["status"],
-                       "reason": "shared virtual cards and ring-only coding templates"}]
+    events = read(
+        driver,
+        "MATCH (d:Decision)-[:ON]->(r:Ring {id: $id}) RETURN d.actor AS actor, d.role AS role, "
+        "d.channel AS channel, d.status AS status, d.previous_status AS previous, "
+        "d.reason AS reason",
+        id=top["id"],
+    )
+    assert events == [
+        {
+            "actor": "playwright",
+            "role": "analyst",
+            "channel": "app",
+            "status": "blocked",
+            "previous": top["status"],
+            "reason": "shared virtual cards and ring-only coding templates",
+        }
+    ]
     assert read(driver, "MATCH (r:Ring {id: $id}) RETURN r.status AS s", id=top["id"])[0]["s"] == "blocked"
 
     # search an address of that ring
-    ip = read(driver, "MATCH (:Ring {id: $id})<-[:MEMBER_OF]-(:Account)-[:USED_IP]->(i:IP) "
-                      "RETURN i.address AS ip LIMIT 1", id=top["id"])[0]["ip"]
+    ip = read(
+        driver,
+        "MATCH (:Ring {id: $id})<-[:MEMBER_OF]-(:Account)-[:USED_IP]->(i:IP) RETURN i.address AS ip LIMIT 1",
+        id=top["id"],
+    )[0]["ip"]
     page.locator('[data-testid="stSidebar"]').get_by_text("Search", exact=True).click()
     page.get_by_label("Account id, IP address", exact=False).fill(ip)
     page.get_by_role("button", name="Search", exact=True).click()
@@ -154,3 +260,74 @@ def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
     wait_idle(page)
     shot(page, tmp_path, "app-5-search")
     page.close()
+
+
+def ring_page_shown(page, ring_id: str) -> None:
+    page.locator(".rw-title").filter(has_text=f"Ring {ring_id}").wait_for()
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+    wait_idle(page)
+
+
+def test_members_awaiting_review_and_a_block_waiting_for_approval(
+    served_app, leads, browser, driver, tmp_path, monkeypatch
+):
+    ring_id, size = read(
+        driver,
+        "MATCH (r:Ring) WHERE r.status = 'suspected' RETURN r.id AS id, r.size AS n ORDER BY r.size DESC LIMIT 1",
+    )[0].values()
+    # a block by one lead over the approval threshold (here: the ring's size - 1) waits for another
+    monkeypatch.setenv("RINGWATCH_APPROVAL_THRESHOLD", str(size - 1))
+    block = decide(driver, Actor(leads[0], "lead"), ring_id, "blocked", "a large farm: payments and templates")
+    assert block["pending"]
+    context = browser.new_context(viewport={"width": 1440, "height": 1500})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{served_app}/?ring={ring_id}")  # a link to the ring: it opens once logged in
+    local_log_in(page, leads[1], PASSWORD)
+    ring_page_shown(page, ring_id)
+    page.locator(".rw-flag[data-flag='waiting-for-approval']").wait_for()
+    page.get_by_text("Waiting for approval").first.wait_for()
+    shot(page, tmp_path, "app-6-waiting-for-approval")
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Approve")
+    form.get_by_label("Reason (required)").fill("checked twenty members: all farm")
+    form.get_by_role("button", name="Approve").click()
+    page.locator(".rw-pill[data-status='blocked']").wait_for()
+    page.get_by_text("Approved: the block of").wait_for()
+    assert page.locator(".rw-flag").count() == 0
+    # three accounts join the blocked ring later (as a detection run would add them): awaiting review
+    joined = [
+        r["id"]
+        for r in read(driver, "MATCH (a:Account) WHERE NOT (a)-[:MEMBER_OF]->() RETURN a.id AS id ORDER BY id LIMIT 3")
+    ]
+    write(
+        driver,
+        "MATCH (r:Ring {id: $ring}) UNWIND $ids AS id MATCH (a:Account {id: id}) "
+        "CREATE (a)-[:MEMBER_OF {is_new: true, active: true, strength: 1.0, evidence: 'joined later'}]->(r) "
+        "WITH DISTINCT r SET r.awaiting = size($ids)",
+        ring=ring_id,
+        ids=joined,
+    )
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Ring queue", exact=True).click()  # away and back: the page reads the ring again
+    page.get_by_text("Rings in queue").wait_for()
+    sidebar.get_by_text("Ring", exact=True).click()
+    ring_page_shown(page, ring_id)
+    page.get_by_text("3 new members awaiting review").wait_for()
+    button = page.get_by_role("button", name="Extend the blocked to these 3 new members")
+    button.wait_for()
+    shot(page, tmp_path, "app-7-awaiting-review")
+    page.locator('[data-testid="stForm"]').filter(has=button).get_by_label("Reason (required)").fill(
+        "same cards and templates as the blocked members"
+    )
+    button.click()
+    page.get_by_text("Extended to 3 new members").wait_for()
+    wait_idle(page)
+    shot(page, tmp_path, "app-8-extended")
+    assert awaiting(driver, ring_id) == []
+    events = history(driver, ring_id)
+    assert [(e["action"], e["actor"]) for e in events] == [
+        ("extend", leads[1]),
+        ("approve", leads[1]),
+        ("decide", leads[0]),
+    ]
+    context.close()

@@ -1,1 +1,16 @@
-"""What the investigator app reads: the ring queue, a ring's graph and members, expansion, search."""
+"""What the investigator app reads, each query parameterised and bounded, in one package.
+
+The app (ringwatch/webapp) and the latency benchmark (bench/app_latency.py) call the
+functions here, so the benchmark times the app's own statements. Values typed by an
+analyst only ever reach Cypher as parameters; every statement has a LIMIT.
+
+  statements.py   every Cypher statement (text only)
+  reads.py        q (a read with the app's 20 s timeout), key_param
+  queue.py        QueueFilter, queue / queue_count / capabilities, status_counts, last_run
+  ring.py         ring, members_rows / members_count / members_page, timeline / signups,
+                  population, ring_view (everything the ring page reads, timed)
+  subgraph.py     Node, Subgraph (bounded by a node budget), ring_graph, expand, entity_graph
+  search.py       search, entity, rings_touching
+  present.py      pure helpers: parse_json, top_capabilities, to_py, age_text, short_label,
+                  timeline_series
+"""

@@ -72,12 +72,17 @@ class Actor:
         return ROLES.index(self.role) >= ROLES.index(NEEDS[action])
 
 
+def _a(role: str) -> str:
+    return ("an " if role[0] in "aeiou" else "a ") + role
+
+
 def require(actor: Actor | None, action: str) -> Actor:
     """The actor, if their role allows `action`; else PermissionDenied naming the role needed."""
     if actor is None:
         raise PermissionDenied("log in first")
     if not actor.can(action):
-        raise PermissionDenied(f"{actor.name} is a {actor.role}; {action.replace('_', ' ')} needs a {NEEDS[action]}")
+        what = action.replace("_", " ")
+        raise PermissionDenied(f"{actor.name} is {_a(actor.role)}; {what} needs {_a(NEEDS[action])}")
     return actor
 
 

@@ -17,7 +17,7 @@ def test_roles_include_the_ones_below():
     assert [viewer.can("decide"), analyst.can("decide"), lead.can("decide")] == [False, True, True]
     assert [analyst.can("approve"), lead.can("approve")] == [False, True]
     assert require(lead, "undo_others") is lead
-    with pytest.raises(PermissionDenied, match="v is a viewer; decide needs a analyst"):
+    with pytest.raises(PermissionDenied, match="v is a viewer; decide needs an analyst"):
         require(viewer, "decide")
     with pytest.raises(PermissionDenied, match="log in"):
         require(None, "read")
