@@ -76,8 +76,9 @@ def watch_once(
         loaded += sum(f["loaded"] for f in result["files"].values() if f["status"] == "loaded")
     run_id = None
     if loaded:
-        run_id = detect(driver, threshold=threshold, log=lambda line: console.print(line, highlight=False),
-                        wait_s=3600).run_id
+        run_id = detect(
+            driver, threshold=threshold, log=lambda line: console.print(line, highlight=False), wait_s=3600
+        ).run_id
     last = read(driver, LAST_RUN)
     alerts = run_changes(driver, last[0]["id"]) if last else []
     sent = deliver(driver, alerts, urls, secret, retries=retries, backoff_s=backoff_s) if urls else {}

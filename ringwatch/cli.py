@@ -13,6 +13,7 @@ import sys
 from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
@@ -27,6 +28,9 @@ from ringwatch.query_cli import query_app
 from ringwatch.review_cli import audit_app, case_app, register_review_commands, users_app
 from ringwatch.taxii_cli import taxii_app
 from ringwatch.watch_cli import watch_cmd
+
+if TYPE_CHECKING:  # pandas loads only with the commands that need it
+    import pandas as pd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 db_app = typer.Typer(no_args_is_help=True, help="Run the local Neo4j + GDS, or inspect the configured one.")
@@ -53,8 +57,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main_options(
-    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit."),
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Find fake-account rings in Neo4j; decide on them; export the block list.
 
@@ -82,8 +87,21 @@ def db_status(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
         print(json.dumps(info, indent=2, default=str))
         return
     table = Table(show_header=False, box=None)
-    for key in ("uri", "neo4j", "edition", "gds", "nodes", "relationships", "pid", "state", "heap", "pagecache",
-                "memory", "store", "pagecache hit ratio"):
+    for key in (
+        "uri",
+        "neo4j",
+        "edition",
+        "gds",
+        "nodes",
+        "relationships",
+        "pid",
+        "state",
+        "heap",
+        "pagecache",
+        "memory",
+        "store",
+        "pagecache hit ratio",
+    ):
         if key in info:
             table.add_row(key, str(info[key]))
     console.print(table)
@@ -103,7 +121,9 @@ def db_logs(
 def db_reset(
     yes: bool = typer.Option(False, "--yes", help="Really delete everything."),
     remote: str = typer.Option(
-        None, "--i-mean-remote", metavar="NAME",
+        None,
+        "--i-mean-remote",
+        metavar="NAME",
         help="Needed when NEO4J_URI points at a database that is not the local server: repeat its name.",
     ),
 ) -> None:
@@ -130,13 +150,17 @@ def ingest_cmd(
     report: Path = typer.Option(Path("ingest-report.json"), "--report", help="JSON report to write."),
     batch_size: int = typer.Option(10_000, "--batch-size", min=1, help="Rows per chunk of a file."),
     writers: int = typer.Option(
-        2, "--writers", min=1, max=16,
+        2,
+        "--writers",
+        min=1,
+        max=16,
         help="Concurrent write transactions (each chunk is split so they lock different nodes).",
     ),
     check: bool = typer.Option(
-        False, "--check",
+        False,
+        "--check",
         help="Validate only: write the report and quarantine, change nothing in the database "
-             "(it is read to know accounts delivered earlier).",
+        "(it is read to know accounts delivered earlier).",
     ),
 ) -> None:
     """Validate and load a delivery; invalid rows go to quarantine with their reason."""
@@ -192,8 +216,9 @@ def generate_cmd(
 
 @app.command("hash-prompts")
 def hash_prompts_cmd(
-    log: Path = typer.Argument(..., exists=True, dir_okay=False,
-                               help="Raw request log: CSV or JSONL with account_id, ts, ip, prompt."),
+    log: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Raw request log: CSV or JSONL with account_id, ts, ip, prompt."
+    ),
     out: Path = typer.Option(..., "--out", help="Folder for ip_sightings and prompt_templates files."),
     fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format to write."),
 ) -> None:
@@ -215,8 +240,9 @@ def detect_cmd(
     backend: Backend = typer.Option(Backend.auto, "--backend", help="Community detection (auto: GDS when present)."),
     threshold: float = typer.Option(None, "--threshold", help="Ring score from which a ring is suspected."),
     top: int = typer.Option(10, "--top", help="How many top rings to print."),
-    wait: float = typer.Option(0, "--wait", min=0, metavar="SECONDS",
-                               help="If another detection run is in progress, wait this long for it."),
+    wait: float = typer.Option(
+        0, "--wait", min=0, metavar="SECONDS", help="If another detection run is in progress, wait this long for it."
+    ),
 ) -> None:
     """Find rings: community detection over shared entities, scored and explained, persisted.
 
@@ -231,22 +257,31 @@ def detect_cmd(
 
     with open_driver() as driver:
         try:
-            result = detect(driver, backend=backend.value,
-                            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-                            log=lambda line: err.print(line, highlight=False), wait_s=wait)
+            result = detect(
+                driver,
+                backend=backend.value,
+                threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                log=lambda line: err.print(line, highlight=False),
+                wait_s=wait,
+            )
         except LockBusy as e:
             fail(f"{e}: wait for it, or run again with --wait SECONDS")
     console.print(rings_table(result.flagged_rings.head(top), f"top rings (run {result.run_id})"))
 
 
-def rings_table(rings, title: str) -> Table:
+def rings_table(rings: pd.DataFrame, title: str) -> Table:
+    """The top rings as a rich table."""
     table = Table(title=title, show_lines=True)
-    for col, just in (("ring", "left"), ("score", "right"), ("size", "right"), ("status", "left"),
-                      ("reason", "left")):
+    for col, just in (("ring", "left"), ("score", "right"), ("size", "right"), ("status", "left"), ("reason", "left")):
         table.add_column(col, justify=just, overflow="fold")
     for _, r in rings.iterrows():
-        table.add_row(str(r.get("id", r["community"])), f"{r['score']:.2f}", str(int(r["size"])),
-                      str(r.get("status", "")), r["reason"])
+        table.add_row(
+            str(r.get("id", r["community"])),
+            f"{r['score']:.2f}",
+            str(int(r["size"])),
+            str(r.get("status", "")),
+            r["reason"],
+        )
     return table
 
 
@@ -288,8 +323,14 @@ def evaluate_cmd(
         table.add_column(col, justify="left" if col in ("method", "worst benign category") else "right")
     for name, q in results.items():
         worst = max(q["benign_flagged"].items(), key=lambda kv: kv[1]["rate"], default=("-", {"rate": 0}))
-        table.add_row(name, f"{q['flagged']:,}", f"{q['precision']:.3f}", f"{q['recall']:.3f}", f"{q['f1']:.3f}",
-                      f"{worst[0]} {100 * worst[1]['rate']:.2f}%" if worst[1]["rate"] else "none (0.00%)")
+        table.add_row(
+            name,
+            f"{q['flagged']:,}",
+            f"{q['precision']:.3f}",
+            f"{q['recall']:.3f}",
+            f"{q['f1']:.3f}",
+            f"{worst[0]} {100 * worst[1]['rate']:.2f}%" if worst[1]["rate"] else "none (0.00%)",
+        )
     console.print(table)
     q = results["ringwatch"]
     cats = Table(title="ringwatch: benign accounts flagged, by category")
@@ -317,9 +358,23 @@ def app_cmd(port: int = typer.Option(8501, "--port", min=1, max=65535, help="Por
     from ringwatch import webapp
 
     script = Path(webapp.__file__).resolve().parent / "main.py"  # found through the package: works installed
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-           "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "minimal"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
     err.print(f"serving the app on http://127.0.0.1:{port} (Ctrl-C stops it)")
     sys.stderr.flush()
     os.execv(sys.executable, cmd)  # streamlit takes over this process (signals reach it directly)
@@ -343,6 +398,7 @@ def _route_driver_logs() -> None:
 
 
 def main() -> None:
+    """The `ringwatch` entry point: every failure a user can act on ends in one line."""
     _route_driver_logs()
     try:
         app(standalone_mode=False)
@@ -378,5 +434,3 @@ def _safe_target():
 
 if __name__ == "__main__":
     main()
-
-

@@ -24,14 +24,16 @@ class CommandError(click.ClickException):
     A ClickException, so that click itself shows it wherever it is raised.
     """
 
-    def show(self, file=None) -> None:
+    def show(self, file: object = None) -> None:
         print_error(self.message)
 
 
 def fail(message: str) -> NoReturn:
+    """Stop the command with one `error:` line (exit status 1)."""
     raise CommandError(message)
 
 
 def first_line(error: Exception) -> str:
+    """The first line of an error's message."""
     text = getattr(error, "message", None) or str(error) or type(error).__name__
     return text.strip().splitlines()[0]

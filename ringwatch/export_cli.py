@@ -36,6 +36,7 @@ KEY_FILE_HELP = (
 
 
 def share_key_option() -> object:
+    """The --share-key-file option (a fresh one per command: typer options are not shared)."""
     return typer.Option(None, "--share-key-file", help=KEY_FILE_HELP)
 
 

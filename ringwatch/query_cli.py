@@ -63,8 +63,12 @@ def list_cmd() -> None:
     table.add_column("parameters")
     table.add_column("writes")
     for q in queries:
-        table.add_row(Text(q.name), Text(q.summary), Text("\n".join(p.signature() for p in q.params.values()) or "-"),
-                      "yes" if q.writes else "no")
+        table.add_row(
+            Text(q.name),
+            Text(q.summary),
+            Text("\n".join(p.signature() for p in q.params.values()) or "-"),
+            "yes" if q.writes else "no",
+        )
     console.print(table)
 
 
@@ -135,6 +139,7 @@ def run_cmd(
 
 
 def resolve_format(fmt: str | None, out: Path | None) -> str:
+    """The output format: --format, else the --out suffix, else a table."""
     if fmt is None:
         if out is not None and out.suffix.lower() in (".csv", ".json"):
             return out.suffix.lower()[1:]
@@ -144,7 +149,9 @@ def resolve_format(fmt: str | None, out: Path | None) -> str:
     return fmt
 
 
-def write_table(title: str, keys: list[str], rows, fh: IO[str], max_rows: int, to_terminal: bool) -> int:
+def write_table(
+    title: str, keys: list[str], rows: Iterator[dict], fh: IO[str], max_rows: int, to_terminal: bool
+) -> int:
     """A table of the first `max_rows` rows, long cells cut; the rest are counted, not kept."""
     table = Table(title=Text(title))
     for k in keys:  # long cells are cut (CELL_WIDTH); --format csv|json give every character
@@ -162,7 +169,7 @@ def write_table(title: str, keys: list[str], rows, fh: IO[str], max_rows: int, t
     return n
 
 
-def _text(value) -> Text:
+def _text(value: object) -> Text:
     """A cell shown as plain text (never read as rich markup), cut to CELL_WIDTH characters."""
     if value is None:
         return Text("")

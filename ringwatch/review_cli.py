@@ -141,16 +141,25 @@ def _read_members(path: Path | None) -> list[str] | None:
 
 def _show(event: dict) -> None:
     pending = " (waiting for a second person's approval)" if event.get("pending") else ""
-    err.print(f"{event['action']} {event.get('status', '')} on {event['ring']}: {event.get('member_count', 0):,} "
-              f"accounts, event {event['seq']} id {event['id']}{pending}", highlight=False, soft_wrap=True)
+    err.print(
+        f"{event['action']} {event.get('status', '')} on {event['ring']}: {event.get('member_count', 0):,} "
+        f"accounts, event {event['seq']} id {event['id']}{pending}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def decide_cmd(
     ring_id: str = typer.Argument(..., help="The ring, e.g. R-000042."),
     status: Decided = typer.Option(..., "--status", help="The decision."),
     reason: str = typer.Option(..., "--reason", help="What the evidence shows."),
-    members: Path = typer.Option(None, "--members", exists=True, dir_okay=False,
-                                 help="Decide only these accounts: a file with one account id per line."),
+    members: Path = typer.Option(
+        None,
+        "--members",
+        exists=True,
+        dir_okay=False,
+        help="Decide only these accounts: a file with one account id per line.",
+    ),
 ) -> None:
     """Decide on a ring (all its current members) or some of its members, as the OS user (channel cli).
 
@@ -209,6 +218,7 @@ def approve_cmd(
 
 
 def register_review_commands(app: typer.Typer) -> None:
+    """Add decide, extend, undo and approve to the top-level command."""
     app.command("decide")(decide_cmd)
     app.command("extend")(extend_cmd)
     app.command("undo")(undo_cmd)
@@ -217,8 +227,9 @@ def register_review_commands(app: typer.Typer) -> None:
 
 @audit_app.command("verify")
 def audit_verify(
-    against: Path = typer.Option(None, "--against", exists=True, dir_okay=False,
-                                 help="Also compare with a copy written by `audit export`."),
+    against: Path = typer.Option(
+        None, "--against", exists=True, dir_okay=False, help="Also compare with a copy written by `audit export`."
+    ),
 ) -> None:
     """Check the whole chain; name the first edited, deleted or reordered event. Exit 1 if broken.
 
@@ -318,8 +329,14 @@ def case_list(
     Example: ringwatch case list --assignee alice --state "in progress"
     """
     with open_driver() as driver:
-        rows = cases.case_queue(driver, status or ["suspected", "confirmed", "blocked"], assignee=assignee,
-                                unassigned=unassigned, state=state.value if state else None, limit=limit)
+        rows = cases.case_queue(
+            driver,
+            status or ["suspected", "confirmed", "blocked"],
+            assignee=assignee,
+            unassigned=unassigned,
+            state=state.value if state else None,
+            limit=limit,
+        )
     table = Table(title="cases")
     for col in ("ring", "status", "score", "size", "assignee", "state", "comments"):
         table.add_column(col)

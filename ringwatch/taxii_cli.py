@@ -68,5 +68,8 @@ def pull_cmd(
         except (TaxiiError, IndicatorError) as e:
             fail(str(e))
     matched = sum(v.get("matched", 0) for v in summary.values() if isinstance(v, dict))
-    err.print(f"pulled {summary['objects']:,} objects from {source}: {matched:,} indicators matched",
-              highlight=False, soft_wrap=True)
+    err.print(
+        f"pulled {summary['objects']:,} objects from {source}: {matched:,} indicators matched",
+        highlight=False,
+        soft_wrap=True,
+    )

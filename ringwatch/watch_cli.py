@@ -19,7 +19,10 @@ def watch_cmd(
     drop_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder where deliveries appear."),
     every: str = typer.Option("1h", "--every", help="Time between cycles: 90s, 15m, 1h, 1d."),
     webhook: list[str] = typer.Option(
-        None, "--webhook", envvar="RINGWATCH_WEBHOOKS", show_envvar=True,
+        None,
+        "--webhook",
+        envvar="RINGWATCH_WEBHOOKS",
+        show_envvar=True,
         help="URL to POST alerts to; repeat (or a comma-separated RINGWATCH_WEBHOOKS).",
     ),
     once: bool = typer.Option(False, "--once", help="Run one cycle and exit (for cron or a systemd timer)."),
@@ -44,8 +47,11 @@ def watch_cmd(
     def show(cycle: dict) -> None:
         sent = ", ".join(f"{v} {k}" for k, v in cycle["sent"].items() if v) or "no webhooks"
         run = f"run {cycle['run']}" if cycle["run"] else "no new rows, no detection"
-        err.print(f"watch: {cycle['loaded']:,} rows loaded; {run}; {cycle['alerts']} alert(s): {sent}",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"watch: {cycle['loaded']:,} rows loaded; {run}; {cycle['alerts']} alert(s): {sent}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     with open_driver() as driver:
         try:

@@ -65,13 +65,15 @@ def empty_db(driver):
     return driver
 
 
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
-) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `ringwatch ARGS` as a user would, in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "ringwatch.cli", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, input=input, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=input,
+        cwd=ROOT,
         timeout=1800,
     )
 

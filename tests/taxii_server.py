@@ -26,11 +26,23 @@ def _data(port: int) -> dict:
     return {
         "/discovery": {"title": "ringwatch test TAXII", "default": root, "api_roots": [root]},
         "api1": {
-            "information": {"title": "labs' shared signals", "versions": ["application/taxii+json;version=2.1"],
-                            "max_content_length": 50_000_000},
+            "information": {
+                "title": "labs' shared signals",
+                "versions": ["application/taxii+json;version=2.1"],
+                "max_content_length": 50_000_000,
+            },
             "status": [],
-            "collections": [{"id": COLLECTION, "title": "distillation farms", "can_read": True, "can_write": True,
-                             "media_types": [MEDIA], "objects": [], "manifest": []}],
+            "collections": [
+                {
+                    "id": COLLECTION,
+                    "title": "distillation farms",
+                    "can_read": True,
+                    "can_write": True,
+                    "media_types": [MEDIA],
+                    "objects": [],
+                    "manifest": [],
+                }
+            ],
         },
     }
 
@@ -45,12 +57,19 @@ def run_taxii_server(tmp: Path) -> Iterator[str]:
     data = tmp / "taxii-data.json"
     data.write_text(json.dumps(_data(port)))
     config = tmp / "taxii-config.json"
-    config.write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                    "filename": str(data)},
-        "users": {USER: PASSWORD},
-        "taxii": {"max_page_size": 100},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "backend": {
+                    "module": "medallion.backends.memory_backend",
+                    "module_class": "MemoryBackend",
+                    "filename": str(data),
+                },
+                "users": {USER: PASSWORD},
+                "taxii": {"max_page_size": 100},
+            }
+        )
+    )
     app = medallion.load_app(str(config))
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -8,8 +8,11 @@ from graph.detection.scoring import DEFAULT_PARAMS
 
 def candidates(sizes_scores: list[tuple[int, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rings = pd.DataFrame(
-        {"community": range(len(sizes_scores)), "size": [s for s, _ in sizes_scores],
-         "score": [x for _, x in sizes_scores]}
+        {
+            "community": range(len(sizes_scores)),
+            "size": [s for s, _ in sizes_scores],
+            "score": [x for _, x in sizes_scores],
+        }
     )
     members = pd.DataFrame(
         [{"community": c, "account": f"{c}-{i}"} for c, (size, _) in enumerate(sizes_scores) for i in range(size)]

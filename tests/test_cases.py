@@ -38,13 +38,19 @@ def test_a_case_is_assigned_worked_commented_and_decided(ring):
     comment(driver, ALICE, ring_id, "asked payments about the BIN")
     comment(driver, Actor("bob", "lead"), ring_id, "=cmd|' /C calc'!A0")  # stored as text, as typed
     assert [(c["actor"], c["text"]) for c in comments(driver, ring_id)] == [
-        ("bob", "=cmd|' /C calc'!A0"), ("alice", "asked payments about the BIN")]
+        ("bob", "=cmd|' /C calc'!A0"),
+        ("alice", "asked payments about the BIN"),
+    ]
     assert history(driver, ring_id) == []  # comments are not decisions
     decide(driver, ALICE, ring_id, "blocked", "the farm")
     assert case_queue(driver, ["blocked"], state="decided")[0]["comments"] == 2
     actions = [(e["action"], e["actor"]) for e in audit.events(driver)]
-    assert actions == [("case.assign", "alice"), ("case.comment", "alice"), ("case.comment", "bob"),
-                       ("decide", "alice")]
+    assert actions == [
+        ("case.assign", "alice"),
+        ("case.comment", "alice"),
+        ("case.comment", "bob"),
+        ("decide", "alice"),
+    ]
     assert audit.verify(driver)[1] is None
 
 

@@ -74,10 +74,13 @@ def farm(world):
     truth_ring = dict(zip(truth["account_id"], truth["ring_id"], strict=True))
     d = open_driver()
     try:
-        rows = read(d, """
+        rows = read(
+            d,
+            """
             MATCH (a:Account)-[:MEMBER_OF]->(r:Ring)
             RETURN r.id AS ring, r.status AS status, collect(a.id) AS members
-        """)
+        """,
+        )
     finally:
         d.close()
     pure = []
@@ -102,9 +105,20 @@ def test_every_library_file_has_a_complete_header():
     queries = library.list_queries()
     assert len(queries) >= 12
     names = {q.name for q in queries}
-    assert {"rings-sharing-payment", "proxy-exits-across-rings", "young-account-templates", "signup-bursts",
-            "within-k-hops", "ring-members", "new-ring-members", "ring-capability-mix", "addresses-across-rings",
-            "bins-behind-rings", "partner-flagged-accounts", "block-list"} <= names
+    assert {
+        "rings-sharing-payment",
+        "proxy-exits-across-rings",
+        "young-account-templates",
+        "signup-bursts",
+        "within-k-hops",
+        "ring-members",
+        "new-ring-members",
+        "ring-capability-mix",
+        "addresses-across-rings",
+        "bins-behind-rings",
+        "partner-flagged-accounts",
+        "block-list",
+    } <= names
     for q in queries:
         assert q.path.stem == q.name
         assert q.description and q.returns, q.name
@@ -159,8 +173,14 @@ def test_every_query_returns_the_columns_its_header_names(world, driver, farm):
         assert keys == q.returns, q.name
         if rows:
             nonempty.add(q.name)
-    assert {"rings", "ring-members", "within-k-hops", "ring-capability-mix", "signup-bursts",
-            "young-account-templates"} <= nonempty
+    assert {
+        "rings",
+        "ring-members",
+        "within-k-hops",
+        "ring-capability-mix",
+        "signup-bursts",
+        "young-account-templates",
+    } <= nonempty
 
 
 def test_list_and_show_and_ring_members_through_the_cli(world, driver, farm):
@@ -202,12 +222,16 @@ def test_within_k_hops_lists_each_node_at_its_distance(world, driver, farm):
     assert [r for r in two if r["hops"] == 1] == [{**r, "expanded": r["degree"] <= 200} for r in one]
     second = {(r["kind"], r["key"]) for r in two if r["hops"] == 2}
     # cross-check with a plain two-step pattern: through non-hub neighbours, not already adjacent
-    plain = read(driver, """
+    plain = read(
+        driver,
+        """
         MATCH (s:Account {id: $start})--(x)--(n)
         WHERE n <> s AND COUNT { (x)--() } <= 200 AND NOT EXISTS { (s)--(n) }
         RETURN DISTINCT labels(n)[0] AS kind,
                coalesce(n.id, n.fingerprint, n.address, n.hash, n.name, toString(n.number)) AS key
-    """, start=start)
+    """,
+        start=start,
+    )
     assert second == {(r["kind"], r["key"]) for r in plain}
     mates = {key for kind, key in second if kind == "Account"}
     assert set(ring["members"]) - {start} <= mates  # through the ring node
@@ -217,7 +241,8 @@ def test_within_k_hops_lists_each_node_at_its_distance(world, driver, farm):
     _, three = run_query(driver, "within-k-hops", account_id=start, k=3)
     assert max(r["hops"] for r in three) == 3
     assert {(r["kind"], r["key"], r["hops"]) for r in three if r["hops"] <= 2} == {
-        (r["kind"], r["key"], r["hops"]) for r in two}
+        (r["kind"], r["key"], r["hops"]) for r in two
+    }
 
 
 def test_capability_mix_matches_the_delivery(world, driver, farm):
@@ -234,18 +259,19 @@ def test_capability_mix_matches_the_delivery(world, driver, farm):
     tpl["capability"] = tpl["capability"].fillna("unknown")
     expected = tpl.groupby("capability").agg(requests=("requests", "sum"), accounts=("account_id", "nunique"))
     assert {r["capability"]: (r["requests"], r["accounts"]) for r in mine} == {
-        c: (int(v.requests), int(v.accounts)) for c, v in expected.iterrows()}
+        c: (int(v.requests), int(v.accounts)) for c, v in expected.iterrows()
+    }
     assert abs(sum(r["share"] for r in mine) - 1) < 0.01
     # a distillation farm asks mostly for capability-eliciting work
-    eliciting = sum(r["share"] for r in mine if r["capability"] in ("reasoning", "coding", "tool_use", "agentic",
-                                                                       "extraction"))
+    eliciting = sum(
+        r["share"] for r in mine if r["capability"] in ("reasoning", "coding", "tool_use", "agentic", "extraction")
+    )
     assert eliciting >= 0.6
 
 
 def test_young_account_templates_match_the_delivery(world, driver, farm):
     days, least, share = 7, 5, 0.8
-    _, rows = run_query(driver, "young-account-templates", max_age_days=days, min_accounts=least,
-                        min_young_share=share)
+    _, rows = run_query(driver, "young-account-templates", max_age_days=days, min_accounts=least, min_young_share=share)
     acc = delivery(world, "accounts")
     tpl = delivery(world, "prompt_templates")
     tpl["first_seen"] = pd.to_datetime(tpl["first_seen"], utc=True)
@@ -255,19 +281,20 @@ def test_young_account_templates_match_the_delivery(world, driver, farm):
     g = pairs.groupby("template_hash").agg(accounts=("account_id", "size"), young=("young", "sum"))
     g = g[(g["accounts"] >= least) & (g["young"] >= share * g["accounts"])]
     assert {r["template_hash"]: (r["accounts"], r["young_accounts"]) for r in rows} == {
-        h: (int(v.accounts), int(v.young)) for h, v in g.iterrows()}
+        h: (int(v.accounts), int(v.young)) for h, v in g.iterrows()
+    }
     assert all(r["young_share"] >= share for r in rows)
     # planted farms burn fresh accounts on their templates: some listed templates are theirs
     users = pairs.groupby("template_hash")["account_id"].apply(list)
-    farm_templates = [h for h in g.index
-                      if sum(bool(farm["truth_ring"][a]) for a in users[h]) >= 0.8 * len(users[h])]
+    farm_templates = [h for h in g.index if sum(bool(farm["truth_ring"][a]) for a in users[h]) >= 0.8 * len(users[h])]
     assert farm_templates
 
 
 def test_signup_bursts_match_the_delivery(world, driver, farm):
     hours, least, ratio = 24, 5, 5.0
-    _, rows = run_query(driver, "signup-bursts", since=date(2025, 1, 1), hours=hours, by="country",
-                        min_accounts=least, min_ratio=ratio)
+    _, rows = run_query(
+        driver, "signup-bursts", since=date(2025, 1, 1), hours=hours, by="country", min_accounts=least, min_ratio=ratio
+    )
     acc = delivery(world, "accounts")
     created = pd.to_datetime(acc["created_at"], utc=True)
     acc = acc[created >= pd.Timestamp("2025-01-01", tz="UTC")].copy()
@@ -275,8 +302,11 @@ def test_signup_bursts_match_the_delivery(world, driver, farm):
     windows = acc["w"].max() - acc["w"].min() + 1
     per = acc.groupby(["country", "w"]).size()
     mean = acc.groupby("country").size() / windows
-    expected = {(datetime.fromtimestamp(int(w) * hours * 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), c, int(n))
-                for (c, w), n in per.items() if n >= least and n >= ratio * mean[c]}
+    expected = {
+        (datetime.fromtimestamp(int(w) * hours * 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), c, int(n))
+        for (c, w), n in per.items()
+        if n >= least and n >= ratio * mean[c]
+    }
     assert {(r["window_start"], r["group"], r["accounts"]) for r in rows} == expected
     # a planted farm that signed up in a run shows as a burst of its country
     acc["farm"] = acc["account_id"].map(farm["truth_ring"]).astype(bool)
@@ -314,36 +344,50 @@ def test_cross_ring_queries_match_the_delivery_and_find_planted_links(world, dri
     _, rows = run_query(driver, "proxy-exits-across-rings", statuses=ALL_STATUSES)
     exits = ips[ips["ip"].map(lambda ip: bool(proxy_of.get(ip)))]
     assert rows and {(r["proxy"], r["address"]): r["rings"] for r in rows} == {
-        (proxy_of[ip], ip): rings for ip, rings in _rings_per(exits, "ip", member_of, ALL_STATUSES).items()}
+        (proxy_of[ip], ip): rings for ip, rings in _rings_per(exits, "ip", member_of, ALL_STATUSES).items()
+    }
 
     _, rows = run_query(driver, "rings-sharing-payment", statuses=ALL_STATUSES)
     pairs = defaultdict(set)
     for fp, rings in _rings_per(pay, "payment_fingerprint", member_of, ALL_STATUSES).items():
         for i, a in enumerate(rings):
-            for b in rings[i + 1:]:
+            for b in rings[i + 1 :]:
                 pairs[(a, b)].add(fp)
     assert {(r["ring_a"], r["ring_b"]): r["fingerprints"] for r in rows} == {k: sorted(v) for k, v in pairs.items()}
 
     # plant one card (of a fresh BIN) and one proxy exit shared by the two farms
     a, b = farm["a"], farm["b"]
     x, y = a["members"][-1], b["members"][-1]
-    write(driver, """
+    write(
+        driver,
+        """
         MATCH (x:Account {id: $x}), (y:Account {id: $y})
         MERGE (p:PaymentMethod {fingerprint: $fp}) SET p.bin = '99999901', p.method_type = 'prepaid_card'
         MERGE (x)-[:PAID_WITH]->(p) MERGE (y)-[:PAID_WITH]->(p)
         MERGE (i:IP {address: '203.0.113.77'}) SET i.ip_type = 'proxy', i.proxy_provider = 'PlantedProxy'
         MERGE (v:Proxy {name: 'PlantedProxy'}) MERGE (i)-[:EXIT_OF]->(v)
         MERGE (x)-[:USED_IP {requests: 3}]->(i) MERGE (y)-[:USED_IP {requests: 5}]->(i)
-    """, x=x, y=y, fp="planted-fingerprint-0001")
+    """,
+        x=x,
+        y=y,
+        fp="planted-fingerprint-0001",
+    )
     pair = sorted([a["ring"], b["ring"]])
     _, rows = run_query(driver, "rings-sharing-payment")
-    assert {"ring_a": pair[0], "status_a": "suspected", "ring_b": pair[1], "status_b": "suspected",
-            "shared_methods": 1, "fingerprints": ["planted-fingerprint-0001"]} in rows
+    assert {
+        "ring_a": pair[0],
+        "status_a": "suspected",
+        "ring_b": pair[1],
+        "status_b": "suspected",
+        "shared_methods": 1,
+        "fingerprints": ["planted-fingerprint-0001"],
+    } in rows
     _, rows = run_query(driver, "bins-behind-rings")
     assert [r["rings"] for r in rows if r["bin"] == "99999901"] == [pair]
     _, rows = run_query(driver, "proxy-exits-across-rings")
     assert [(r["address"], r["rings"], r["accounts"]) for r in rows if r["proxy"] == "PlantedProxy"] == [
-        ("203.0.113.77", pair, 2)]
+        ("203.0.113.77", pair, 2)
+    ]
     _, rows = run_query(driver, "addresses-across-rings", ip_types=["proxy"])
     assert "203.0.113.77" in {r["address"] for r in rows} and all(r["ip_type"] == "proxy" for r in rows)
     _, rows = run_query(driver, "addresses-across-rings", min_rings=3, ip_types=["proxy"])
@@ -358,10 +402,15 @@ def test_new_ring_members_lists_an_account_that_joined_a_known_ring(world, drive
     assert rows == []  # the first run founded every ring: nobody joined a known one yet
     late = ring["members"][1]
     # what graph.detection.rings writes when a later run adds an account to a ring it matched
-    write(driver, """
+    write(
+        driver,
+        """
         MATCH (:Account {id: $a})-[m:MEMBER_OF]->(r:Ring {id: $r})
         SET m.joined_at = r.first_detected + duration('PT6H'), m.joined_run = 'run-later', m.is_new = true
-    """, a=late, r=ring["ring"])
+    """,
+        a=late,
+        r=ring["ring"],
+    )
     _, rows = run_query(driver, "new-ring-members", since=since)
     assert [(r["ring_id"], r["account_id"], r["joined_run"]) for r in rows] == [(ring["ring"], late, "run-later")]
     _, rows = run_query(driver, "new-ring-members", since=since + timedelta(days=2))
@@ -396,10 +445,12 @@ def test_a_parameter_holding_cypher_is_only_a_value(world, driver, tmp_path):
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == []
     f = tmp_path / "echo.cypher"
-    f.write_text("// @param id: string\n"
-                 "MATCH (a:Account) WHERE a.id = $id OR $id = 'never'\nRETURN a.id AS id, $id AS given")
-    res = cli("query", "run", "--file", str(f), "--param", "id=' OR 1=1 MATCH (n) DETACH DELETE n //",
-                  "--format", "json")
+    f.write_text(
+        "// @param id: string\nMATCH (a:Account) WHERE a.id = $id OR $id = 'never'\nRETURN a.id AS id, $id AS given"
+    )
+    res = cli(
+        "query", "run", "--file", str(f), "--param", "id=' OR 1=1 MATCH (n) DETACH DELETE n //", "--format", "json"
+    )
     assert res.returncode == 0 and json.loads(res.stdout) == []
     _, rows = run_query(driver, "block-list", statuses=[evil, "blocked') OR true //"])
     assert rows == []
@@ -410,20 +461,47 @@ def test_a_parameter_holding_cypher_is_only_a_value(world, driver, tmp_path):
 
 def test_output_streams_csv_and_json_safely(world, driver, tmp_path):
     f = tmp_path / "values.cypher"
-    f.write_text("RETURN $a AS a, $b AS b, $c AS c, -1 AS n, [$a] AS l, date('2026-01-02') AS d, "
-                 "datetime('2026-01-02T03:04:05Z') AS t")
-    args = ["query", "run", "--file", str(f), "--param", "a==HYPERLINK(\"http://x\")", "--param", "b=@SUM(A1)",
-            "--param", "c=plain"]
+    f.write_text(
+        "RETURN $a AS a, $b AS b, $c AS c, -1 AS n, [$a] AS l, date('2026-01-02') AS d, "
+        "datetime('2026-01-02T03:04:05Z') AS t"
+    )
+    args = [
+        "query",
+        "run",
+        "--file",
+        str(f),
+        "--param",
+        'a==HYPERLINK("http://x")',
+        "--param",
+        "b=@SUM(A1)",
+        "--param",
+        "c=plain",
+    ]
     res = cli(*args, "--format", "csv")
     assert res.returncode == 0, res.stderr
     header, row = list(csv.reader(io.StringIO(res.stdout)))
     assert header == ["a", "b", "c", "n", "l", "d", "t"]
-    assert row == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "plain", "-1", '["=HYPERLINK(\\"http://x\\")"]',
-                   "2026-01-02", "2026-01-02T03:04:05Z"]
+    assert row == [
+        '\'=HYPERLINK("http://x")',
+        "'@SUM(A1)",
+        "plain",
+        "-1",
+        '["=HYPERLINK(\\"http://x\\")"]',
+        "2026-01-02",
+        "2026-01-02T03:04:05Z",
+    ]
     res = cli(*args, "--format", "json")
-    assert json.loads(res.stdout) == [{"a": "=HYPERLINK(\"http://x\")", "b": "@SUM(A1)", "c": "plain", "n": -1,
-                                       "l": ["=HYPERLINK(\"http://x\")"], "d": "2026-01-02",
-                                       "t": "2026-01-02T03:04:05Z"}]
+    assert json.loads(res.stdout) == [
+        {
+            "a": '=HYPERLINK("http://x")',
+            "b": "@SUM(A1)",
+            "c": "plain",
+            "n": -1,
+            "l": ['=HYPERLINK("http://x")'],
+            "d": "2026-01-02",
+            "t": "2026-01-02T03:04:05Z",
+        }
+    ]
     out = tmp_path / "hops.json"
     res = cli("query", "run", "signup-bursts", "--param", "hours=6", "--out", str(out))
     assert res.returncode == 0, res.stderr
@@ -431,7 +509,8 @@ def test_output_streams_csv_and_json_safely(world, driver, tmp_path):
     got = json.loads(out.read_text())
     assert rows and [list(r) for r in got] == [list(r) for r in rows]
     assert [(r["window_start"], r["group"], r["accounts"]) for r in got] == [
-        (r["window_start"], r["group"], r["accounts"]) for r in rows]
+        (r["window_start"], r["group"], r["accounts"]) for r in rows
+    ]
     assert not (tmp_path / "hops.json.part").exists()
 
 
@@ -458,14 +537,19 @@ def test_block_list_exports_round_trip(world, driver, farm, tmp_path):
     assert {r["decided_by"] for r in back} == {"'" + analyst}  # CSV cell is text, never a formula
     for got, want in zip(back, records, strict=True):
         assert (got["ring_id"], got["status"], got["decided_at"], got["decision_id"]) == (
-            want["ring_id"], want["status"], want["decided_at"], want["decision_id"])
+            want["ring_id"],
+            want["status"],
+            want["decided_at"],
+            want["decision_id"],
+        )
         assert float(got["ring_score"]) == pytest.approx(want["ring_score"])
     assert all(r["decided_at"] for r in back)
 
     res = cli("query", "run", "block-list", "--format", "json")
     rows = json.loads(res.stdout)
     assert [(r["account_id"], r["ring_id"], r["decided_by"]) for r in rows] == [
-        (r["account_id"], r["ring_id"], r["decided_by"]) for r in records]
+        (r["account_id"], r["ring_id"], r["decided_by"]) for r in records
+    ]
 
     _, rows = run_query(driver, "ring-decisions", ring_id=ring["ring"])
     assert [(r["actor"], r["previous_status"], r["status"]) for r in rows] == [(analyst, "suspected", "blocked")]

@@ -30,13 +30,19 @@ ALICE = Actor(name="alice", role="analyst")
 BOB = Actor(name="bob", role="lead")
 CAROL = Actor(name="carol", role="lead")
 VIEWER = Actor(name="vic", role="viewer")
+
+
 def load(driver, tmp_path, name: str, frames: dict[str, pd.DataFrame]) -> None:
     ingest(driver, write_delivery(frames, tmp_path / name), tmp_path / f"{name}.json")
 
 
 def ring_of(driver, account: str) -> str:
-    rows = read(driver, """
-        MATCH (:Account {id: $a})-[m:MEMBER_OF]->(r:Ring) WHERE m.active RETURN r.id AS id""", a=account)
+    rows = read(
+        driver,
+        """
+        MATCH (:Account {id: $a})-[m:MEMBER_OF]->(r:Ring) WHERE m.active RETURN r.id AS id""",
+        a=account,
+    )
     assert len(rows) == 1, f"{account} is in {len(rows)} active rings"
     return rows[0]["id"]
 
@@ -70,8 +76,9 @@ def test_a_block_covers_the_accounts_decided_and_new_ones_await_review(farm10, t
     assert sorted(awaiting(driver, ring)) == sorted(grown)
     waiting = block_list(driver, ["awaiting"])
     assert sorted(waiting["account_id"]) == sorted(grown) and set(waiting["status"]) == {"awaiting review"}
-    state = read(driver, "MATCH (r:Ring {id: $r}) RETURN r.status AS s, r.awaiting AS n, r.needs_review AS nr",
-                 r=ring)[0]
+    state = read(driver, "MATCH (r:Ring {id: $r}) RETURN r.status AS s, r.awaiting AS n, r.needs_review AS nr", r=ring)[
+        0
+    ]
     assert state == {"s": "blocked", "n": 200, "nr": True}  # 10 decided of 210 now: Jaccard 0.05
 
     with pytest.raises(DecisionError, match="changed since you loaded it"):
@@ -133,8 +140,12 @@ def test_roles_are_checked_where_the_change_is_made(farm10):
     undone = undo(driver, BOB, mine["id"], "a lead may")
     assert undone["undo_of"] == mine["id"]
     assert read(driver, "MATCH (r:Ring {id: $r}) RETURN r.status AS s", r=ring)[0]["s"] == "suspected"
-    assert read(driver, "MATCH ()-[m:MEMBER_OF]->(:Ring {id: $r}) WHERE m.status IS NOT NULL RETURN count(*) AS n",
-                r=ring)[0]["n"] == 0
+    assert (
+        read(
+            driver, "MATCH ()-[m:MEMBER_OF]->(:Ring {id: $r}) WHERE m.status IS NOT NULL RETURN count(*) AS n", r=ring
+        )[0]["n"]
+        == 0
+    )
     assert [h["actor"] for h in history(driver, ring)] == ["bob", "alice"]
 
 
@@ -213,9 +224,12 @@ def test_audit_verify_names_a_deleted_last_event(trail):
 
 
 def test_audit_verify_names_swapped_events(trail):
-    write(trail, """
+    write(
+        trail,
+        """
         MATCH (a:AuditEvent {seq: 2}), (b:AuditEvent {seq: 4})
-        SET a.seq = -1 SET b.seq = 2 SET a.seq = 4""")
+        SET a.seq = -1 SET b.seq = 2 SET a.seq = 4""",
+    )
     _, problem = audit.verify(trail)
     assert problem.seq == 2
 
@@ -278,9 +292,12 @@ def test_one_detection_at_a_time(farm10):
     for t in threads:
         t.join()
     assert errors == []
-    rings = read(driver, """
+    rings = read(
+        driver,
+        """
         MATCH (r:Ring) WHERE r.status <> 'retired'
-        RETURN r.id AS id, COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) WHERE m.active RETURN a.id } AS members""")
+        RETURN r.id AS id, COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) WHERE m.active RETURN a.id } AS members""",
+    )
     assert [r["id"] for r in rings] == [ring]
     assert sorted(rings[0]["members"]) == ten
 
@@ -301,15 +318,22 @@ def test_db_reset_refuses_a_remote_target_without_its_name(empty_db, neo4j_serve
 
 def test_a_status_set_behind_ringwatchs_back_fails_verification(trail):
     assert audit.verify(trail)[1] is None
-    write(trail, """
-        MATCH (a:Account {id: 'farm_009'})-[m:MEMBER_OF]->() SET m.status = 'blocked', m.decision = 'made-up'""")
+    write(
+        trail,
+        """
+        MATCH (a:Account {id: 'farm_009'})-[m:MEMBER_OF]->() SET m.status = 'blocked', m.decision = 'made-up'""",
+    )
     _, problem = audit.verify(trail)
     assert problem.seq == 0 and "farm_009" in str(problem) and "no recorded decision" in str(problem)
 
 
 def test_a_membership_moved_to_another_decision_fails_verification(trail):
     first = read(trail, "MATCH (d:Decision {seq: 1}) RETURN d.id AS id")[0]["id"]
-    write(trail, """
-        MATCH (a:Account {id: 'farm_008'})-[m:MEMBER_OF]->() SET m.status = 'confirmed', m.decision = $d""", d=first)
+    write(
+        trail,
+        """
+        MATCH (a:Account {id: 'farm_008'})-[m:MEMBER_OF]->() SET m.status = 'confirmed', m.decision = $d""",
+        d=first,
+    )
     _, problem = audit.verify(trail)
     assert "farm_008" in str(problem) and "does not name them" in str(problem)

@@ -136,8 +136,12 @@ def test_taken_port_is_a_clear_error(neo4j_server, tmp_path):
 def test_environment_points_at_another_neo4j(neo4j_server):
     """NEO4J_URI/USER/PASSWORD select the database; the local password file is not used."""
     local = resolve_target()
-    env = {"NEO4J_URI": f"neo4j://127.0.0.1:{neo4j_server['RINGWATCH_BOLT_PORT']}",
-           "NEO4J_USER": "neo4j", "NEO4J_PASSWORD": local.password, "RINGWATCH_STATE": "/nonexistent"}
+    env = {
+        "NEO4J_URI": f"neo4j://127.0.0.1:{neo4j_server['RINGWATCH_BOLT_PORT']}",
+        "NEO4J_USER": "neo4j",
+        "NEO4J_PASSWORD": local.password,
+        "RINGWATCH_STATE": "/nonexistent",
+    }
     result = run_cli("db", "status", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert '"uri": "neo4j://127.0.0.1:' in result.stdout

@@ -58,8 +58,9 @@ def test_the_cli_reads_secrets_from_the_environment_and_fails_in_one_line(blocke
     assert res.returncode == 0, res.stderr
     res = run_cli("taxii", "pull", taxii, "--user", USER, "--source", "lab-two", env=env)
     assert res.returncode == 0 and "indicators matched" in res.stderr, res.stderr
-    res = run_cli("taxii", "pull", taxii, "--user", USER, "--source", "x",
-                  env={**env, "RINGWATCH_TAXII_PASSWORD": "wrong"})
+    res = run_cli(
+        "taxii", "pull", taxii, "--user", USER, "--source", "x", env={**env, "RINGWATCH_TAXII_PASSWORD": "wrong"}
+    )
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "TAXII pull" in res.stderr
     res = run_cli("taxii", "push", "http://127.0.0.1:9/not-a-collection", env=env)
     assert res.returncode == 1 and "collections/ID" in res.stderr

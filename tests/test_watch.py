@@ -61,10 +61,16 @@ def test_alerts_are_signed_sent_once_and_follow_a_farm_that_grows_back(empty_db,
     assert hook.kinds() == [("new_ring", ring)]
     headers, body = hook.requests[0]
     raw = json.dumps(body, sort_keys=True, default=str).encode()
-    assert verify_signature(SECRET, headers["X-Ringwatch-Timestamp"], raw, headers["X-Ringwatch-Signature"],
-                            now=time.time())
-    assert not verify_signature(b"another secret entirely", headers["X-Ringwatch-Timestamp"], raw,
-                                headers["X-Ringwatch-Signature"], now=time.time())
+    assert verify_signature(
+        SECRET, headers["X-Ringwatch-Timestamp"], raw, headers["X-Ringwatch-Signature"], now=time.time()
+    )
+    assert not verify_signature(
+        b"another secret entirely",
+        headers["X-Ringwatch-Timestamp"],
+        raw,
+        headers["X-Ringwatch-Signature"],
+        now=time.time(),
+    )
     assert body["size"] == 10 and body["run"] == first["run"]
 
     again = cycle(empty_db, drop, tmp_path, [hook.url])
@@ -110,8 +116,16 @@ def test_watch_cli_runs_one_cycle_and_refuses_an_unsigned_webhook(empty_db, tmp_
     write_delivery(farm_delivery([f"farm_{i:03d}" for i in range(10)], day=1, benign=50), drop / "d1")
     res = run_cli("watch", str(drop), "--once", "--webhook", hook.url, env={"RINGWATCH_WEBHOOK_SECRET": ""})
     assert res.returncode == 1 and "RINGWATCH_WEBHOOK_SECRET" in res.stderr and res.stderr.count("\n") == 1
-    res = run_cli("watch", str(drop), "--once", "--webhook", hook.url, "--reports", str(tmp_path / "r"),
-                  env={"RINGWATCH_WEBHOOK_SECRET": SECRET.decode()})
+    res = run_cli(
+        "watch",
+        str(drop),
+        "--once",
+        "--webhook",
+        hook.url,
+        "--reports",
+        str(tmp_path / "r"),
+        env={"RINGWATCH_WEBHOOK_SECRET": SECRET.decode()},
+    )
     assert res.returncode == 0, res.stderr
     assert "1 delivered" in res.stderr and hook.kinds()[0][0] == "new_ring"
     res = run_cli("watch", str(drop), "--once", "--every", "soon")

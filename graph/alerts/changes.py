@@ -50,17 +50,19 @@ def run_changes(driver: neo4j.Driver, run_id: str) -> list[dict[str, Any]]:
     for row in read(driver, CHANGES, run=run_id):
         for kind, flag in (("new_ring", "is_new"), ("grown_ring", "grown"), ("awaiting_review", "awaiting")):
             if row[flag]:
-                out.append({
-                    "id": alert_id(run_id, kind, row["ring"]),
-                    "kind": kind,
-                    "run": run_id,
-                    "run_at": row["run_at"],
-                    "ring": row["ring"],
-                    "status": row["status"],
-                    "score": row["score"],
-                    "size": row["size"],
-                    "previous_size": row["previous_size"],
-                    "new_members_awaiting_review": row["joined"] if kind == "awaiting_review" else None,
-                    "reason": row["reason"],
-                })
+                out.append(
+                    {
+                        "id": alert_id(run_id, kind, row["ring"]),
+                        "kind": kind,
+                        "run": run_id,
+                        "run_at": row["run_at"],
+                        "ring": row["ring"],
+                        "status": row["status"],
+                        "score": row["score"],
+                        "size": row["size"],
+                        "previous_size": row["previous_size"],
+                        "new_members_awaiting_review": row["joined"] if kind == "awaiting_review" else None,
+                        "reason": row["reason"],
+                    }
+                )
     return out

@@ -51,8 +51,9 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: bytes, timestamp: str, body: bytes, header: str, now: float, max_age_s: float = 300
-                     ) -> bool:
+def verify_signature(
+    secret: bytes, timestamp: str, body: bytes, header: str, now: float, max_age_s: float = 300
+) -> bool:
     """What a receiver does: the signature matches and the timestamp is recent."""
     try:
         fresh = abs(now - float(timestamp)) <= max_age_s
@@ -70,14 +71,19 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return e.code
 
 
-def _send(url: str, alert: dict[str, Any], secret: bytes, retries: int, backoff_s: float,
-          sleep: Callable[[float], None]) -> tuple[str, int, str]:
+def _send(
+    url: str, alert: dict[str, Any], secret: bytes, retries: int, backoff_s: float, sleep: Callable[[float], None]
+) -> tuple[str, int, str]:
     body = json.dumps(alert, sort_keys=True, default=str).encode()
     answer = ""
     for attempt in range(1, retries + 2):
         stamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-Ringwatch-Alert": alert["id"],
-                   "X-Ringwatch-Timestamp": stamp, "X-Ringwatch-Signature": sign(secret, stamp, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Ringwatch-Alert": alert["id"],
+            "X-Ringwatch-Timestamp": stamp,
+            "X-Ringwatch-Signature": sign(secret, stamp, body),
+        }
         try:
             code = _post(url, body, headers)
             answer = str(code)
@@ -117,8 +123,7 @@ def deliver(
                 counts["skipped"] += 1
                 continue
             status, attempts, answer = _send(url, alert, secret, retries, backoff_s, sleep)
-            write(driver, RECORD, key=key, alert=alert["id"], url=url, attempts=attempts, status=status,
-                  answer=answer)
+            write(driver, RECORD, key=key, alert=alert["id"], url=url, attempts=attempts, status=status, answer=answer)
             counts[status] += 1
             if status != "delivered":
                 log.warning("alert %s to %s: %s after %d attempt(s) (%s)", alert["kind"], url, status, attempts, answer)

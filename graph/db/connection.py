@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import neo4j
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError, ClientError, ServiceUnavailable, SessionExpired
+
+if TYPE_CHECKING:  # imported when used: the client pulls in pandas and pyarrow
+    from graphdatascience import GraphDataScience
 
 DEFAULT_BOLT_PORT = 7687
 LOCAL_USER = "neo4j"
@@ -51,10 +54,12 @@ def state_dir() -> Path:
 
 
 def local_bolt_port() -> int:
+    """The local server's Bolt port: `RINGWATCH_BOLT_PORT`, default 7687."""
     return int(os.environ.get("RINGWATCH_BOLT_PORT", DEFAULT_BOLT_PORT))
 
 
 def password_file(state: Path | None = None) -> Path:
+    """Where the local server's generated password is kept (mode 0600)."""
     return (state or state_dir()) / "password"
 
 
@@ -98,16 +103,13 @@ def resolve_target(
 
 
 def unavailable_message(target: Target, error: Exception) -> str:
+    """One line saying what to do when `target` cannot be reached or refused us."""
     if isinstance(error, AuthError):
         return (
             f"Neo4j at {target.describe()} refused the credentials for user '{target.user}': "
             "check NEO4J_USER/NEO4J_PASSWORD"
         )
-    hint = (
-        "start it with `ringwatch db start`"
-        if target.local
-        else "check NEO4J_URI and that the server is up"
-    )
+    hint = "start it with `ringwatch db start`" if target.local else "check NEO4J_URI and that the server is up"
     return f"cannot reach Neo4j at {target.describe()}: {hint}"
 
 
@@ -135,14 +137,13 @@ def open_driver(target: Target | None = None, verify: bool = True) -> neo4j.Driv
 
 
 def database_of(driver: neo4j.Driver) -> str | None:
+    """The database name the driver was opened for (None: the server's default)."""
     target: Target | None = getattr(driver, "_ringwatch_target", None)
     return target.database if target else None
 
 
 @contextmanager
-def session(
-    driver: neo4j.Driver, write: bool = False, **kwargs: Any
-) -> Iterator[neo4j.Session]:
+def session(driver: neo4j.Driver, write: bool = False, **kwargs: Any) -> Iterator[neo4j.Session]:
     """A session on the configured database, in read or write access mode."""
     access = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
     with driver.session(database=database_of(driver), default_access_mode=access, **kwargs) as s:
@@ -180,7 +181,7 @@ def gds_available(driver: neo4j.Driver) -> bool:
         return False
 
 
-def gds_client(driver: neo4j.Driver):
+def gds_client(driver: neo4j.Driver) -> GraphDataScience:
     """A graphdatascience client sharing `driver` (Bolt transport; no Arrow)."""
     from graphdatascience import GraphDataScience
 

@@ -45,9 +45,7 @@ def _take(tx: neo4j.ManagedTransaction, name: str, holder: str, ttl_s: float) ->
 
 
 @contextmanager
-def hold(
-    driver: neo4j.Driver, name: str, holder: str, wait_s: float = 0.0, ttl_s: float = 6 * 3600
-) -> Iterator[None]:
+def hold(driver: neo4j.Driver, name: str, holder: str, wait_s: float = 0.0, ttl_s: float = 6 * 3600) -> Iterator[None]:
     """Hold lock `name` for the block; waits up to `wait_s` seconds for it, then raises LockBusy."""
     deadline = time.monotonic() + wait_s
     while True:

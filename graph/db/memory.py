@@ -58,6 +58,7 @@ def parse_size(text: str) -> int:
 
 
 def show_size(n: int) -> str:
+    """Bytes as GiB or MiB text."""
     return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / MiB:.0f} MiB"
 
 

@@ -45,17 +45,15 @@ INDEXES: list[tuple[str, str]] = [
 ]
 
 
-
 def constraint_statements() -> list[str]:
+    """CREATE CONSTRAINT / INDEX statements for every key and index of the model."""
     # Labels and property names are fixed identifiers from this module, never user input.
     out = [
-        f"CREATE CONSTRAINT {label.lower()}_{key}_unique IF NOT EXISTS "
-        f"FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
+        f"CREATE CONSTRAINT {label.lower()}_{key}_unique IF NOT EXISTS FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
         for label, key in KEYS.items()
     ]
     out += [
-        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
-        for label, prop in INDEXES
+        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})" for label, prop in INDEXES
     ]
     return out
 

@@ -66,15 +66,14 @@ class Paths:
 
 
 def paths() -> Paths:
+    """The files of the local server's state directory."""
     return Paths(state_dir())
 
 
 def build(quiet: bool = True) -> None:
     """Resolve Neo4j and GDS with Maven (cached in ~/.m2) and build the launcher."""
     sources = [SERVER_DIR / "pom.xml", *sorted((SERVER_DIR / "src").rglob("*"))]
-    if LAUNCHER_JAR.exists() and all(
-        p.stat().st_mtime <= LAUNCHER_JAR.stat().st_mtime for p in sources if p.is_file()
-    ):
+    if LAUNCHER_JAR.exists() and all(p.stat().st_mtime <= LAUNCHER_JAR.stat().st_mtime for p in sources if p.is_file()):
         return
     cmd = ["mvn", "-B", "-f", str(SERVER_DIR / "pom.xml"), "package", "-DskipTests"]
     if quiet:
@@ -104,6 +103,7 @@ def running_pid() -> int | None:
 
 
 def port_in_use(port: int) -> bool:
+    """Whether something answers on 127.0.0.1:`port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -124,6 +124,7 @@ def ensure_password() -> str:
 
 
 def tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a log file."""
     if not path.exists():
         return f"(no {path})"
     with path.open(errors="replace") as f:
@@ -177,8 +178,13 @@ def start(timeout_s: float = START_TIMEOUT_S) -> str:
     ]
     with p.out.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, cwd=p.state,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=p.state,
         )
     p.pid.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout_s
@@ -186,10 +192,7 @@ def start(timeout_s: float = START_TIMEOUT_S) -> str:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             p.pid.unlink(missing_ok=True)
-            raise ServerError(
-                f"Neo4j exited with code {proc.returncode} while starting; the log ends:\n"
-                + tail(p.out)
-            )
+            raise ServerError(f"Neo4j exited with code {proc.returncode} while starting; the log ends:\n" + tail(p.out))
         try:
             driver = open_driver(resolve_target())
             try:
@@ -204,9 +207,7 @@ def start(timeout_s: float = START_TIMEOUT_S) -> str:
         time.sleep(1.0)
     _terminate(proc.pid, grace_s=20)
     p.pid.unlink(missing_ok=True)
-    raise ServerError(
-        f"Neo4j did not answer within {timeout_s:.0f}s ({last_error}); the log ends:\n" + tail(p.out)
-    )
+    raise ServerError(f"Neo4j did not answer within {timeout_s:.0f}s ({last_error}); the log ends:\n" + tail(p.out))
 
 
 def _terminate(pid: int, grace_s: float) -> bool:
@@ -236,6 +237,7 @@ def _reap(pid: int) -> None:
 
 
 def stop(grace_s: float = 90) -> str:
+    """Shut the local server down cleanly (killed after `grace_s`); returns a one-line message."""
     pid = running_pid()
     if not pid:
         return "not running"

@@ -38,7 +38,6 @@ RETURN a.id AS account, t.hash AS entity, e.requests AS requests,
 """
 
 
-
 @dataclass
 class Evidence:
     accounts: pd.DataFrame  # account, created, email_domain, partner_flagged

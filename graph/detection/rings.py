@@ -179,7 +179,9 @@ def persist(
     return rings
 
 
-def _write(tx, ring_rows, member_rows, retired, run, at) -> None:
+def _write(
+    tx: neo4j.ManagedTransaction, ring_rows: list[dict], member_rows: list[dict], retired: list[str], run: dict, at: str
+) -> None:
     # One transaction: a detection run lands whole or not at all.
     decided = list(DECIDED_STATUSES)
     tx.run(CREATE_RUN, run={**run, "at": at}).consume()
@@ -191,7 +193,7 @@ def _write(tx, ring_rows, member_rows, retired, run, at) -> None:
     tx.run(COUNT_NEW, ids=[r["id"] for r in ring_rows], decided=decided).consume()
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """Neo4j-storable value: numpy scalars to Python, lists of strings as they are (a native
     property Cypher can test with IN), other dicts and lists to JSON text."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):

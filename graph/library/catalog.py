@@ -150,11 +150,11 @@ def parse_header(text: str, source: str = "query") -> dict[str, Any]:
             description.append(rest)
         else:
             raise LibraryError(f"{source}: unknown header tag @{tag}")
-    return {"name": name, "description": "\n".join(description), "params": params,
-            "returns": returns, "writes": writes}
+    return {"name": name, "description": "\n".join(description), "params": params, "returns": returns, "writes": writes}
 
 
 def parse_param(spec: str, source: str = "query") -> Param:
+    """One `@param NAME: TYPE [= DEFAULT] [-- HELP]` line as a Param."""
     m = _PARAM.match(spec.strip())
     if not m:
         raise LibraryError(f"{source}: cannot read @param {spec!r} (want NAME: TYPE [= DEFAULT] [-- HELP])")
@@ -180,8 +180,13 @@ def parse(text: str, name: str | None = None, path: Path | None = None) -> Query
     if not _strip_comments(body).strip():
         raise LibraryError(f"{source}: holds no Cypher statement")
     return Query(
-        name=head["name"] or name or (path.stem if path else "query"), text=body, description=head["description"],
-        params=head["params"], returns=head["returns"], writes=head["writes"], path=path,
+        name=head["name"] or name or (path.stem if path else "query"),
+        text=body,
+        description=head["description"],
+        params=head["params"],
+        returns=head["returns"],
+        writes=head["writes"],
+        path=path,
     )
 
 
@@ -190,10 +195,12 @@ def _strip_comments(text: str) -> str:
 
 
 def library_dir() -> Path:
+    """The folder the library's .cypher files are read from."""
     return QUERY_DIR
 
 
 def names(directory: Path | None = None) -> list[str]:
+    """The library's query names, sorted."""
     d = directory or library_dir()
     return sorted(p.stem for p in d.glob(f"*{SUFFIX}"))
 
@@ -221,6 +228,7 @@ def load_file(path: Path) -> Query:
 
 
 def list_queries(directory: Path | None = None) -> list[Query]:
+    """Every query of the library, parsed."""
     return [load(n, directory) for n in names(directory)]
 
 
@@ -326,8 +334,9 @@ def parse_assignment(text: str) -> tuple[str, str | None, str]:
     return key, type_, value
 
 
-def bind(query: Query, assignments: Iterable[str] = (), values: dict[str, Any] | None = None,
-         strict: bool | None = None) -> dict[str, Any]:
+def bind(
+    query: Query, assignments: Iterable[str] = (), values: dict[str, Any] | None = None, strict: bool | None = None
+) -> dict[str, Any]:
     """The parameters to send: declared defaults, overridden by `--param` texts and `values`.
 
     Declared parameters are converted by their declared type; undeclared ones (allowed
@@ -403,8 +412,9 @@ def query_type(s: neo4j.Session, query: Query, params: dict[str, Any]) -> str:
     return s.run("EXPLAIN " + query.text, params).consume().query_type
 
 
-def stream(s: neo4j.Session, query: Query, params: dict[str, Any], allow_write: bool = False
-           ) -> tuple[list[str], Iterator[dict[str, Any]]]:
+def stream(
+    s: neo4j.Session, query: Query, params: dict[str, Any], allow_write: bool = False
+) -> tuple[list[str], Iterator[dict[str, Any]]]:
     """(column names, rows as plain Python dicts), rows fetched lazily from the server.
 
     Refuses a query that writes unless `allow_write` (the session should then be a write
@@ -454,16 +464,20 @@ def _plain_time(value: Any) -> Any:
 def _plain_graph(value: Any) -> Any:
     """A dict for a node, relationship, path or point, or None if `value` is none of them."""
     if isinstance(value, neo4j.graph.Node):
-        return {"_id": value.element_id, "_labels": sorted(value.labels),
-                **{k: to_plain(v) for k, v in value.items()}}
+        return {"_id": value.element_id, "_labels": sorted(value.labels), **{k: to_plain(v) for k, v in value.items()}}
     if isinstance(value, neo4j.graph.Relationship):
-        return {"_id": value.element_id, "_type": value.type,
-                "_start": value.start_node.element_id if value.start_node else None,
-                "_end": value.end_node.element_id if value.end_node else None,
-                **{k: to_plain(v) for k, v in value.items()}}
+        return {
+            "_id": value.element_id,
+            "_type": value.type,
+            "_start": value.start_node.element_id if value.start_node else None,
+            "_end": value.end_node.element_id if value.end_node else None,
+            **{k: to_plain(v) for k, v in value.items()},
+        }
     if isinstance(value, neo4j.graph.Path):
-        return {"nodes": [to_plain(n) for n in value.nodes],
-                "relationships": [to_plain(r) for r in value.relationships]}
+        return {
+            "nodes": [to_plain(n) for n in value.nodes],
+            "relationships": [to_plain(r) for r in value.relationships],
+        }
     if isinstance(value, neo4j.spatial.Point):
         out = {"srid": value.srid, "x": value.x, "y": value.y}
         if len(value) > 2:

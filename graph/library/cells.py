@@ -16,7 +16,7 @@ __all__ = ["FORMULA_START", "neutralise", "to_csv", "to_json"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def neutralise(value):
+def neutralise(value: object) -> object:
     """A spreadsheet shows this cell as text, never runs it."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value

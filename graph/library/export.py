@@ -31,11 +31,25 @@ from graph.review.actors import Actor, require
 __all__ = ["AWAITING", "COLUMNS", "block_list", "block_list_query", "record_export", "render", "write_block_list"]
 
 COLUMNS = [
-    "account_id", "ring_id", "ring_score", "status", "reason", "decided_by", "decided_at", "decision_id",
+    "account_id",
+    "ring_id",
+    "ring_score",
+    "status",
+    "reason",
+    "decided_by",
+    "decided_at",
+    "decision_id",
     "approved_by",
 ]
 AWAITING_COLUMNS = [
-    "account_id", "ring_id", "ring_score", "status", "joined_run", "joined_at", "decided_by", "decided_at",
+    "account_id",
+    "ring_id",
+    "ring_score",
+    "status",
+    "joined_run",
+    "joined_at",
+    "decided_by",
+    "decided_at",
 ]
 AWAITING = "awaiting"  # the pseudo-status that asks for the accounts awaiting review
 
@@ -75,13 +89,26 @@ def write_block_list(frame: pd.DataFrame, out: Path, fmt: str) -> str:
 
 
 def record_export(
-    driver: neo4j.Driver, actor: Actor, statuses: Iterable[str], frame: pd.DataFrame, fmt: str, sha256: str,
+    driver: neo4j.Driver,
+    actor: Actor,
+    statuses: Iterable[str],
+    frame: pd.DataFrame,
+    fmt: str,
+    sha256: str,
     target: str,
 ) -> dict:
     """The audit event of an export: who, which statuses, how many accounts, the file's hash and where it went."""
     require(actor, "read")
     return audit.record(
-        driver, "export", actor.name, actor.channel, role=actor.role, statuses=sorted(statuses), format=fmt,
-        rows=len(frame), accounts=int(frame["account_id"].nunique()) if len(frame) else 0, sha256=sha256,
+        driver,
+        "export",
+        actor.name,
+        actor.channel,
+        role=actor.role,
+        statuses=sorted(statuses),
+        format=fmt,
+        rows=len(frame),
+        accounts=int(frame["account_id"].nunique()) if len(frame) else 0,
+        sha256=sha256,
         target=target,
     )

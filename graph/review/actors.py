@@ -117,8 +117,9 @@ def parse_role_map(text: str) -> dict[str, str]:
             continue
         group, sep, role = part.rpartition("=")
         if not sep or not group.strip() or role.strip() not in ROLES:
-            raise ValueError(f"RINGWATCH_OIDC_ROLES entries are GROUP=ROLE with ROLE one of {', '.join(ROLES)}: "
-                             f"{part.strip()!r}")
+            raise ValueError(
+                f"RINGWATCH_OIDC_ROLES entries are GROUP=ROLE with ROLE one of {', '.join(ROLES)}: {part.strip()!r}"
+            )
         out[group.strip()] = role.strip()
     return out
 

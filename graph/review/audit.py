@@ -161,20 +161,25 @@ def verify_rows(rows: Iterator[dict[str, Any]], head: dict[str, Any] | None) -> 
         seq = props.get("seq")
         if seq != expected_seq:
             if isinstance(seq, int) and seq > expected_seq:
-                return count, AuditProblem(expected_seq, f"missing: the chain jumps from {expected_seq - 1} to {seq} "
-                                                         "(an event was deleted)")
+                return count, AuditProblem(
+                    expected_seq, f"missing: the chain jumps from {expected_seq - 1} to {seq} (an event was deleted)"
+                )
             return count, AuditProblem(expected_seq, f"out of order: found seq {seq!r} where {expected_seq} belongs")
         if props.get("hash") != event_hash(props):
             return count, AuditProblem(seq, f"{_describe(props)}: its content does not match its hash (edited)")
         if props.get("prev") != prev_hash:
-            return count, AuditProblem(seq, f"{_describe(props)}: does not follow event {seq - 1} "
-                                            "(events reordered, or one before it replaced)")
+            return count, AuditProblem(
+                seq,
+                f"{_describe(props)}: does not follow event {seq - 1} (events reordered, or one before it replaced)",
+            )
         prev_hash, expected_seq, count = props["hash"], expected_seq + 1, count + 1
     head_seq = (head or {}).get("seq") or 0
     head_hash = (head or {}).get("hash") or ""
     if head_seq != count or head_hash != prev_hash:
-        return count, AuditProblem(count + 1, f"missing: the trail's head records {head_seq} events, "
-                                              f"{count} are present (the last ones were deleted)")
+        return count, AuditProblem(
+            count + 1,
+            f"missing: the trail's head records {head_seq} events, {count} are present (the last ones were deleted)",
+        )
     return count, None
 
 
@@ -190,16 +195,19 @@ def _against(rows: Iterator[dict[str, Any]], copy: Path) -> Iterator[dict[str, A
             have = json.loads(canonical(props)) | {"hash": props.get("hash")}
             if have != want:
                 fields = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))
-                raise AuditMismatch(AuditProblem(
-                    want.get("seq", props.get("seq")),
-                    f"differs from the exported copy in {', '.join(fields)} "
-                    f"(copy: {_describe(want)}; database: {_describe(props)})",
-                ))
+                raise AuditMismatch(
+                    AuditProblem(
+                        want.get("seq", props.get("seq")),
+                        f"differs from the exported copy in {', '.join(fields)} "
+                        f"(copy: {_describe(want)}; database: {_describe(props)})",
+                    )
+                )
             yield props
         rest = next(saved, None)
         if rest is not None:
-            raise AuditMismatch(AuditProblem(rest.get("seq", 0), f"{_describe(rest)} is in the copy but not in the "
-                                                                  "database (deleted)"))
+            raise AuditMismatch(
+                AuditProblem(rest.get("seq", 0), f"{_describe(rest)} is in the copy but not in the database (deleted)")
+            )
 
 
 class AuditMismatch(Exception):
@@ -231,12 +239,16 @@ def membership_problem(row: dict[str, Any]) -> AuditProblem | None:
     if row["decided_status"] is None:
         return AuditProblem(0, f"{shown} on {ring} are {status} by no recorded decision ({row['decision']!r})")
     if row["decided_status"] != status or row["decided_ring"] != ring:
-        return AuditProblem(0, f"{shown} on {ring} are {status}, but decision {row['decision']} made them "
-                               f"{row['decided_status']} on {row['decided_ring']}")
+        return AuditProblem(
+            0,
+            f"{shown} on {ring} are {status}, but decision {row['decision']} made them "
+            f"{row['decided_status']} on {row['decided_ring']}",
+        )
     outside = sorted(set(accounts) - set(row["members"] or []))
     if outside:
-        return AuditProblem(0, f"{', '.join(outside[:3])} on {ring} are {status}, but decision {row['decision']} "
-                               "does not name them")
+        return AuditProblem(
+            0, f"{', '.join(outside[:3])} on {ring} are {status}, but decision {row['decision']} does not name them"
+        )
     if row["pending"] and (row["approves"] != row["decision"] or row["approver"] == row["author"]):
         return AuditProblem(0, f"{shown} on {ring} are {status} by a block that no second person approved")
     return None

@@ -88,8 +88,16 @@ def assign(driver: neo4j.Driver, actor: Actor, ring_ids: list[str], assignee: st
         changed = [r for r in rings if before[r]["assignee"] != assignee]
         if changed:
             t.run(ASSIGN, rings=changed, assignee=assignee).consume()
-            audit.append(t, "case.assign", actor.name, actor.channel, role=actor.role, rings=changed,
-                          assignee=assignee, previous={r: before[r]["assignee"] for r in changed})
+            audit.append(
+                t,
+                "case.assign",
+                actor.name,
+                actor.channel,
+                role=actor.role,
+                rings=changed,
+                assignee=assignee,
+                previous={r: before[r]["assignee"] for r in changed},
+            )
         return len(changed)
 
     with session(driver, write=True) as s:
@@ -107,8 +115,16 @@ def set_state(driver: neo4j.Driver, actor: Actor, ring_id: str, state: str) -> N
         if before["state"] == state:
             return
         t.run(STATE, ring=ring_id, state=state).consume()
-        audit.append(t, "case.state", actor.name, actor.channel, role=actor.role, ring=ring_id, state=state,
-                     previous_state=before["state"])
+        audit.append(
+            t,
+            "case.state",
+            actor.name,
+            actor.channel,
+            role=actor.role,
+            ring=ring_id,
+            state=state,
+            previous_state=before["state"],
+        )
 
     with session(driver, write=True) as s:
         s.execute_write(tx)
@@ -149,5 +165,9 @@ def case_queue(
 ) -> list[dict[str, Any]]:
     """Rings of `statuses` as cases (assignee, state, comment count), filtered, best score first."""
     with session(driver) as s:
-        return [r.data() for r in s.run(QUEUE, statuses=list(statuses), assignee=assignee, unassigned=unassigned,
-                                         state=state, limit=int(limit))]
+        return [
+            r.data()
+            for r in s.run(
+                QUEUE, statuses=list(statuses), assignee=assignee, unassigned=unassigned, state=state, limit=int(limit)
+            )
+        ]

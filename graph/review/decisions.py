@@ -164,8 +164,16 @@ def _states(tx: neo4j.ManagedTransaction, ring_id: str, members: list[str]) -> d
 def _record(tx: neo4j.ManagedTransaction, actor: Actor, ring: dict[str, Any], action: str, **fields: Any) -> dict:
     """Append the event, make it a Decision on its ring; returns the stored event."""
     event = audit.append(
-        tx, action, actor.name, actor.channel, role=actor.role, ring=ring["id"], run=ring.get("run"),
-        score=ring.get("score"), ring_seq=ring["ring_seq"], **fields,
+        tx,
+        action,
+        actor.name,
+        actor.channel,
+        role=actor.role,
+        ring=ring["id"],
+        run=ring.get("run"),
+        score=ring.get("score"),
+        ring_seq=ring["ring_seq"],
+        **fields,
     )
     tx.run(LINK, id=event["id"], ring=ring["id"]).consume()
     return event
@@ -199,8 +207,9 @@ def decide(
         return s.execute_write(_decide_tx, actor, ring_id, status, reason, members, seen_run, "decide")
 
 
-def extend(driver: neo4j.Driver, actor: Actor, ring_id: str, reason: str | None,
-           seen: list[str] | None = None) -> dict[str, Any]:
+def extend(
+    driver: neo4j.Driver, actor: Actor, ring_id: str, reason: str | None, seen: list[str] | None = None
+) -> dict[str, Any]:
     """Extend a decided ring's decision to its members awaiting review (a decision naming exactly them).
 
     `seen` is the awaiting set the analyst was shown; if it changed meanwhile, nothing is written.
@@ -211,7 +220,9 @@ def extend(driver: neo4j.Driver, actor: Actor, ring_id: str, reason: str | None,
         return s.execute_write(_extend_tx, actor, ring_id, reason, seen)
 
 
-def _extend_tx(tx, actor: Actor, ring_id: str, reason: str, seen: list[str] | None) -> dict[str, Any]:
+def _extend_tx(
+    tx: neo4j.ManagedTransaction, actor: Actor, ring_id: str, reason: str, seen: list[str] | None
+) -> dict[str, Any]:
     locked = _lock(tx, ring_id)
     if locked["status"] not in DECIDED_STATUSES:
         raise DecisionError(f"ring {ring_id} is {locked['status']}: decide on it first, then extend")
@@ -220,16 +231,26 @@ def _extend_tx(tx, actor: Actor, ring_id: str, reason: str, seen: list[str] | No
         raise DecisionError(f"ring {ring_id} has no members awaiting review")
     if seen is not None and sorted(seen) != waiting:
         raise DecisionError(f"ring {ring_id}'s awaiting members changed since you loaded it: reload and check them")
-    return _apply_decision(tx, actor, {**locked, "id": ring_id}, locked["status"], reason, waiting, "members",
-                           "extend")
+    return _apply_decision(tx, actor, {**locked, "id": ring_id}, locked["status"], reason, waiting, "members", "extend")
 
 
-def _decide_tx(tx, actor, ring_id, status, reason, members, seen_run, action) -> dict[str, Any]:
+def _decide_tx(
+    tx: neo4j.ManagedTransaction,
+    actor: Actor,
+    ring_id: str,
+    status: str,
+    reason: str,
+    members: list[str] | None,
+    seen_run: str | None,
+    action: str,
+) -> dict[str, Any]:
     locked = _lock(tx, ring_id)
     ring = {**locked, "id": ring_id}
     if seen_run is not None and locked["run"] != seen_run:
-        raise DecisionError(f"ring {ring_id} was re-detected (run {locked['run']}) since you loaded it: "
-                            "reload it and decide on what it holds now")
+        raise DecisionError(
+            f"ring {ring_id} was re-detected (run {locked['run']}) since you loaded it: "
+            "reload it and decide on what it holds now"
+        )
     if members is None:
         covered = [r["account"] for r in tx.run(CURRENT_MEMBERS, ring=ring_id)]
         if not covered:
@@ -243,7 +264,17 @@ def _decide_tx(tx, actor, ring_id, status, reason, members, seen_run, action) ->
     return _apply_decision(tx, actor, ring, status, reason, members, "members", action, states)
 
 
-def _apply_decision(tx, actor, ring, status, reason, covered, scope, action, states=None) -> dict[str, Any]:
+def _apply_decision(
+    tx: neo4j.ManagedTransaction,
+    actor: Actor,
+    ring: dict[str, Any],
+    status: str,
+    reason: str,
+    covered: list[str],
+    scope: str,
+    action: str,
+    states: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     if ring.get("pending"):
         raise DecisionError(f"ring {ring['id']} has a block waiting for approval: approve or withdraw it first")
     states = states if states is not None else _states(tx, ring["id"], covered)
@@ -251,11 +282,20 @@ def _apply_decision(tx, actor, ring, status, reason, covered, scope, action, sta
     previous = (effective.pop() if len(effective) == 1 else "mixed") if scope == "members" else ring["status"]
     pending = status == "blocked" and len(covered) > approval_threshold()
     event = _record(
-        tx, actor, ring, action, status=status, previous_status=previous, reason=reason, scope=scope,
-        members=covered, member_count=len(covered), members_sha256=members_digest(covered),
+        tx,
+        actor,
+        ring,
+        action,
+        status=status,
+        previous_status=previous,
+        reason=reason,
+        scope=scope,
+        members=covered,
+        member_count=len(covered),
+        members_sha256=members_digest(covered),
         previous_member_status=json.dumps(
-            {m: [states[m]["status"], states[m]["decision"], states[m]["approval"]] for m in covered},
-            sort_keys=True),
+            {m: [states[m]["status"], states[m]["decision"], states[m]["approval"]] for m in covered}, sort_keys=True
+        ),
         pending=pending or None,
     )
     if pending:
@@ -265,11 +305,12 @@ def _apply_decision(tx, actor, ring, status, reason, covered, scope, action, sta
     return _public(event)
 
 
-def _take_effect(tx, ring_id: str, event: dict[str, Any], approval: str | None) -> None:
+def _take_effect(tx: neo4j.ManagedTransaction, ring_id: str, event: dict[str, Any], approval: str | None) -> None:
     tx.run(APPLY, ring=ring_id, assign=_assign(event["members"], event["status"], event["id"], approval)).consume()
     if event["scope"] == "ring":
-        tx.run(SET_RING, ring=ring_id, status=event["status"], actor=event["actor"],
-               count=event["member_count"]).consume()
+        tx.run(
+            SET_RING, ring=ring_id, status=event["status"], actor=event["actor"], count=event["member_count"]
+        ).consume()
     tx.run(REFRESH_AWAITING, ring=ring_id, decided=list(DECIDED_STATUSES)).consume()
 
 
@@ -289,14 +330,14 @@ def approve(driver: neo4j.Driver, actor: Actor, decision_id: str, reason: str | 
         return s.execute_write(_approve_tx, actor, decision_id, reason)
 
 
-def _find(tx, decision_id: str) -> dict[str, Any]:
+def _find(tx: neo4j.ManagedTransaction, decision_id: str) -> dict[str, Any]:
     found = tx.run(FIND_DECISION, id=decision_id).single()
     if found is None:
         raise DecisionError(f"no decision {decision_id!r}")
     return found.data()
 
 
-def _approve_tx(tx, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
+def _approve_tx(tx: neo4j.ManagedTransaction, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
     d = _find(tx, decision_id)["d"]
     locked = _lock(tx, d["ring"])
     found = _find(tx, decision_id)  # again, under the ring's lock
@@ -305,9 +346,18 @@ def _approve_tx(tx, actor: Actor, decision_id: str, reason: str) -> dict[str, An
     if d["actor"] == actor.name:
         raise PermissionDenied("a block needs a second person's approval: its author cannot approve it")
     members = d["members"]
-    event = _record(tx, actor, {**locked, "id": d["ring"]}, "approve", status=d["status"], reason=reason,
-                    approval_of=decision_id, scope=d["scope"], member_count=len(members),
-                    members_sha256=members_digest(members))
+    event = _record(
+        tx,
+        actor,
+        {**locked, "id": d["ring"]},
+        "approve",
+        status=d["status"],
+        reason=reason,
+        approval_of=decision_id,
+        scope=d["scope"],
+        member_count=len(members),
+        members_sha256=members_digest(members),
+    )
     tx.run(SET_PENDING, ring=d["ring"], pending=None).consume()
     _take_effect(tx, d["ring"], d, approval=event["id"])
     return _public(event)
@@ -326,11 +376,13 @@ def undo(driver: neo4j.Driver, actor: Actor, decision_id: str, reason: str | Non
         return s.execute_write(_undo_tx, actor, decision_id, reason)
 
 
-def _undo_tx(tx, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
+def _undo_tx(tx: neo4j.ManagedTransaction, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
     d = _find(tx, decision_id)["d"]
     if d.get("action") not in ("decide", "extend"):
-        raise DecisionError(f"a{'n' if d.get('action', 'x')[0] in 'aeiou' else ''} {d.get('action')} cannot be "
-                            "undone: undo the decision it belongs to")
+        raise DecisionError(
+            f"a{'n' if d.get('action', 'x')[0] in 'aeiou' else ''} {d.get('action')} cannot be "
+            "undone: undo the decision it belongs to"
+        )
     if d["actor"] != actor.name:
         require(actor, "undo_others")
     locked = _lock(tx, d["ring"])
@@ -339,29 +391,52 @@ def _undo_tx(tx, actor: Actor, decision_id: str, reason: str) -> dict[str, Any]:
         raise DecisionError("this decision was already undone")
     ring = {**locked, "id": d["ring"]}
     if d.get("pending") and not found["approved"]:
-        event = _record(tx, actor, ring, "undo", status=d["previous_status"], reason=reason, undo_of=decision_id,
-                        scope=d["scope"], member_count=0, members_sha256=members_digest([]))
+        event = _record(
+            tx,
+            actor,
+            ring,
+            "undo",
+            status=d["previous_status"],
+            reason=reason,
+            undo_of=decision_id,
+            scope=d["scope"],
+            member_count=0,
+            members_sha256=members_digest([]),
+        )
         tx.run(SET_PENDING, ring=d["ring"], pending=None).consume()
         return _public(event)
     return _restore(tx, actor, ring, d, reason)
 
 
-def _restore(tx, actor: Actor, ring: dict[str, Any], d: dict[str, Any], reason: str) -> dict[str, Any]:
+def _restore(
+    tx: neo4j.ManagedTransaction, actor: Actor, ring: dict[str, Any], d: dict[str, Any], reason: str
+) -> dict[str, Any]:
     states = _states(tx, ring["id"], d["members"])
     governed = [m for m in d["members"] if m in states and states[m]["decision"] == d["id"]]
     ring_reverted = d["scope"] == "ring" and ring["status"] == d["status"]
     if not governed and not ring_reverted:
         raise DecisionError("every member of this decision was changed by a later decision: decide again instead")
     previous = json.loads(d["previous_member_status"])
-    event = _record(tx, actor, ring, "undo", status=d["previous_status"], reason=reason, undo_of=d["id"],
-                    scope=d["scope"], members=governed, member_count=len(governed),
-                    members_sha256=members_digest(governed))
-    assign = [{"account": m, "status": previous[m][0], "decision": previous[m][1], "approval": previous[m][2]}
-              for m in governed]
+    event = _record(
+        tx,
+        actor,
+        ring,
+        "undo",
+        status=d["previous_status"],
+        reason=reason,
+        undo_of=d["id"],
+        scope=d["scope"],
+        members=governed,
+        member_count=len(governed),
+        members_sha256=members_digest(governed),
+    )
+    assign = [
+        {"account": m, "status": previous[m][0], "decision": previous[m][1], "approval": previous[m][2]}
+        for m in governed
+    ]
     tx.run(APPLY, ring=ring["id"], assign=assign).consume()
     if ring_reverted:
-        tx.run(SET_RING, ring=ring["id"], status=d["previous_status"], actor=actor.name,
-               count=len(governed)).consume()
+        tx.run(SET_RING, ring=ring["id"], status=d["previous_status"], actor=actor.name, count=len(governed)).consume()
     tx.run(REFRESH_AWAITING, ring=ring["id"], decided=list(DECIDED_STATUSES)).consume()
     return _public(event)
 

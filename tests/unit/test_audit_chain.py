@@ -14,8 +14,16 @@ def chain(n: int) -> list[dict]:
     """n events chained as graph.review.audit.append chains them."""
     out, prev = [], ""
     for seq in range(1, n + 1):
-        props = {"id": f"e{seq}", "seq": seq, "prev": prev, "action": "decide", "actor": "alice",
-                 "at": datetime(2026, 11, 30, 10, seq, tzinfo=UTC), "members": ["a1", "a2"], "ring": "R-000001"}
+        props = {
+            "id": f"e{seq}",
+            "seq": seq,
+            "prev": prev,
+            "action": "decide",
+            "actor": "alice",
+            "at": datetime(2026, 11, 30, 10, seq, tzinfo=UTC),
+            "members": ["a1", "a2"],
+            "ring": "R-000001",
+        }
         props["hash"] = event_hash(props)
         prev = props["hash"]
         out.append(props)
@@ -75,9 +83,19 @@ def test_swapped_events_are_named():
 
 
 def group(**over):
-    row = {"decision": "d1", "ring": "R-1", "status": "blocked", "accounts": ["a1", "a2"], "decided_status": "blocked",
-           "decided_ring": "R-1", "members": ["a1", "a2", "a3"], "pending": False, "approves": None,
-           "approver": None, "author": "alice"}
+    row = {
+        "decision": "d1",
+        "ring": "R-1",
+        "status": "blocked",
+        "accounts": ["a1", "a2"],
+        "decided_status": "blocked",
+        "decided_ring": "R-1",
+        "members": ["a1", "a2", "a3"],
+        "pending": False,
+        "approves": None,
+        "approver": None,
+        "author": "alice",
+    }
     return {**row, **over}
 
 
