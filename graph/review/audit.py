@@ -45,6 +45,7 @@ __all__ = [
     "event_hash",
     "events",
     "export",
+    "iso_text",
     "membership_problem",
     "verify",
     "verify_rows",
@@ -65,6 +66,11 @@ MATCH (e:AuditEvent) WHERE e.seq > $after
 RETURN properties(e) AS props ORDER BY e.seq LIMIT $limit
 """
 PAGE = 5_000
+
+
+def iso_text(value: datetime | neo4j.time.DateTime) -> str:
+    """A stored time as UTC ISO-8601 text with microseconds, as the canonical form writes it."""
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:

@@ -317,7 +317,7 @@ def _take_effect(tx: neo4j.ManagedTransaction, ring_id: str, event: dict[str, An
 def _public(event: dict[str, Any]) -> dict[str, Any]:
     """What callers get back: the event without the (possibly long) member list."""
     out = {k: v for k, v in event.items() if k not in ("members", "previous_member_status")}
-    out["at"] = audit.canonical({"at": event["at"]})[7:-2]
+    out["at"] = audit.iso_text(event["at"])
     out["pending"] = bool(event.get("pending"))
     return out
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import neo4j.time
 import pytest
 
-from graph.review.audit import canonical, event_hash, membership_problem, verify_rows
+from graph.review.audit import canonical, event_hash, iso_text, membership_problem, verify_rows
 
 
 def chain(n: int) -> list[dict]:
@@ -118,3 +118,8 @@ def test_memberships_that_match_their_decision_pass():
 def test_memberships_that_do_not_match_are_named(over, words):
     problem = membership_problem(group(**over))
     assert problem is not None and words in str(problem) and str(problem).startswith("block list:")
+
+
+def test_times_read_as_the_canonical_form_writes_them():
+    written = datetime(2026, 11, 30, 10, 0, 0, 123456, tzinfo=UTC)
+    assert iso_text(written) == iso_text(neo4j.time.DateTime.from_native(written)) == "2026-11-30T10:00:00.123456Z"
