@@ -22,6 +22,7 @@ from rich.table import Table
 
 from graph.db import server
 from graph.db.connection import DatabaseUnavailable, resolve_target, unavailable_message
+from ringwatch.detect_cli import calibrate_cmd
 from ringwatch.errors import fail, print_error
 from ringwatch.export_cli import export_cmd, indicators_app
 from ringwatch.query_cli import query_app
@@ -44,6 +45,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(taxii_app, name="taxii")
 register_review_commands(app)
 app.command("watch")(watch_cmd)
+app.command("calibrate")(calibrate_cmd)
 
 console = Console()
 err = Console(stderr=True)
@@ -195,6 +197,9 @@ def generate_cmd(
     accounts: int = typer.Option(25_000, "--accounts", min=500, help="How many accounts (500 or more)."),
     seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same world)."),
     fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="File format of the delivery."),
+    difficulty: float = typer.Option(
+        0.0, "--difficulty", min=0.0, max=1.0, help="How hard the farms are to find: 0 (easy, default) to 1."
+    ),
 ) -> None:
     """Write a synthetic world with planted farms and benign look-alikes (truth in OUT/truth/).
 
@@ -203,10 +208,10 @@ def generate_cmd(
     from ingest.generate import generate_world
 
     try:
-        counts = generate_world(out, accounts=accounts, seed=seed, fmt=fmt.value, progress=True)
+        counts = generate_world(out, accounts=accounts, seed=seed, fmt=fmt.value, progress=True, difficulty=difficulty)
     except ValueError as e:
         fail(str(e))
-    table = Table(title=f"world: {accounts:,} accounts, seed {seed} -> {out}")
+    table = Table(title=f"world: {accounts:,} accounts, seed {seed}, difficulty {difficulty:g} -> {out}")
     table.add_column("file")
     table.add_column("rows", justify="right")
     for name, n in counts.items():

@@ -4,6 +4,7 @@ Steps and where they live:
   graph.detection.evidence     read accounts and what they share (one read per relationship type)
   graph.detection.communities  community detection in GDS (Leiden) or networkx (Louvain)
   graph.detection.scoring      member evidence, ring features, score, reasons
+  graph.detection.expand       found rings take in accounts tied to them only by their ring-only entities
   graph.detection.rings        persist, matching previous rings so ids and decisions survive
 """
 
@@ -21,8 +22,10 @@ import pandas as pd
 
 from graph.db import locks
 from graph.db.schema import ensure_schema
+from graph.detection.calibrate import detection_params
 from graph.detection.communities import detect_communities
 from graph.detection.evidence import read_evidence
+from graph.detection.expand import expand_found_rings
 from graph.detection.rings import persist
 from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
 
@@ -87,6 +90,8 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     ensure_schema(driver)
+    p, weights_line = detection_params(driver, p)
+    log(weights_line)
     ev = read_evidence(driver)
     timings["read"] = time.monotonic() - t0
     log(f"read {ev.n_accounts:,} accounts, {len(ev.templates) + len(ev.ips) + len(ev.payments):,} links "
@@ -102,6 +107,11 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
     if len(background):
         log(f"not kept: {len(background):,} low-score candidate(s) of "
             f"{', '.join(f'{int(n):,}' for n in background['size'])} accounts (the background population)")
+    if p["expand"]:
+        t_expand = time.monotonic()
+        rings, members, joined = expand_found_rings(ev, community, rings, members, threshold, p)
+        timings["expand"] = time.monotonic() - t_expand
+        log(joined.summary(timings["expand"]))
     run_id = run_id or f"run-{uuid.uuid4().hex[:10]}"
     flagged = rings[rings["score"] >= threshold]
     log(f"{len(rings):,} candidate rings, {len(flagged):,} above {threshold} "

@@ -65,8 +65,10 @@ DROP_LEAVERS = """
 UNWIND $rings AS x
 MATCH (r:Ring {id: x.id})<-[m:MEMBER_OF]-(a:Account)
 WHERE NOT a.id IN x.members
-FOREACH (_ IN CASE WHEN m.status IS NULL THEN [1] ELSE [] END | DELETE m)
-FOREACH (_ IN CASE WHEN m.status IS NOT NULL THEN [1] ELSE [] END | SET m.active = false, m.left_run = $run_id)
+// read the status once, before the first FOREACH may delete m (a deleted relationship cannot be read)
+WITH m, m.status IS NULL AS undecided
+FOREACH (_ IN CASE WHEN undecided THEN [1] ELSE [] END | DELETE m)
+FOREACH (_ IN CASE WHEN NOT undecided THEN [1] ELSE [] END | SET m.active = false, m.left_run = $run_id)
 """
 UPSERT_MEMBERS = """
 UNWIND $members AS x

@@ -8,6 +8,8 @@ A community is only a candidate. For each one:
 2. *Member evidence*: each member is kept only if it holds enough bound entities itself
    (a bound card, or >= 2 bound templates, or a bound template and bound addresses). A
    bystander who shares one proxy exit with a farm is dropped, whatever Leiden said.
+   (Afterwards graph.detection.expand lets found rings take in accounts tied to them only
+   by their ring-only entities; `joined` names those, and they are members as they are.)
 3. *Features* of the kept members (each in [0, 1]):
    - `private_share`: share of their template traffic on bound templates;
    - `eliciting_share`: share of template traffic on capability-eliciting templates
@@ -21,7 +23,9 @@ A community is only a candidate. For each one:
      flagged, weighted by their confidence (see `partner_share`): a flag on a carrier NAT,
      a VPN exit or a popular template says nothing about any one ring and adds nothing.
 4. *Score* = behaviour x binding: behaviour is a weighted mean of the behavioural features
-   (weights in DEFAULT_PARAMS), binding = 0.5 + 0.5 x private_share, plus 0.25 x
+   (weights in DEFAULT_PARAMS) or, once `ringwatch calibrate` has fitted one on analysts'
+   decisions, a logistic model of them (`behaviour_score`, graph.detection.calibrate);
+   binding = 0.5 + 0.5 x private_share, plus 0.25 x
    partner_flagged; clipped to [0, 1]. No single trait makes a ring: researchers share
    public benchmark prompts (eliciting) but not bursts, uniform volumes or masked exits; a
    team shares one card and internal templates but is heavy-tailed, on office IPs, and
@@ -63,14 +67,17 @@ DEFAULT_PARAMS: dict = {
     "background_share": 0.05,
     "background_min_size": 1000,
     # membership that follows a found ring's own traces (graph.detection.expand): reach entities where
-    # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and
-    # the accounts it reaches are >= expand_share of its users; a candidate joins with >= 2 ring-only
+    # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and the
+    # accounts tied to it in more than one way are >= expand_share of its users; one joins with >= 2 ring-only
     # templates/payment methods (or 1 and a ring-only address) and >= expand_min_share of its traffic
+    # on them (a third: farm accounts camouflage, but a borrowed template is a small part of a user's)
     "expand": True,
     "expand_reach": 0.05,
     "expand_share": 0.8,
-    "expand_min_share": 0.5,
-    "expand_rounds": 10,
+    "expand_min_share": 0.33,
+    "expand_rounds": 50,
+    "expand_max_users": 100,  # entities with more users are never followed (a farm's own are scarce)
+    "expand_merge_bridges": 3,  # found rings this many accounts would join only together are one farm
     # behaviour weights (sum to 1); replaced by a fitted model when `ringwatch calibrate` has
     # written one (graph.detection.calibrate): behaviour = sigmoid(intercept + sum(coef x feature))
     "behaviour_model": None,
@@ -154,8 +161,7 @@ def score_communities(
         + np.minimum(m["bound_templates"], 2)
         + 0.5 * np.minimum(m["bound_ips"], 2)
     )
-    is_joined = m.index.isin(joined.index) if joined is not None else np.zeros(len(m), bool)
-    m = m[(m["strength"] >= 2.0) | is_joined]
+    m = m[(m["strength"] >= 2.0) | m.index.isin(joined.index if joined is not None else [])]
     sizes = m.groupby("community").size()
     m = m[m["community"].map(sizes) >= p["min_size"]]
     if m.empty:
@@ -220,10 +226,7 @@ def score_communities(
         ring_reason(row, bound_summary[bound_summary["community"] == c], _series(proxies, c), _series(methods, c))
         for c, row in r.iterrows()
     ]
-    m["evidence"] = [_member_line(row) for row in m.itertuples()]
-    if joined is not None:
-        mine = m.index.intersection(joined.index)
-        m.loc[mine, "evidence"] = joined.loc[mine]
+    m["evidence"] = _member_lines(m, joined)
     members = m.reset_index(names="account")[
         ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
     ]
@@ -241,6 +244,32 @@ def behaviour_score(r: pd.DataFrame, p: dict) -> pd.Series:
         return 1.0 / (1.0 + np.exp(-z))
     weights = p["weights"]
     return sum(w * r[f] for f, w in weights.items()) / sum(weights.values())
+
+
+def score_terms(ring: dict, p: dict) -> tuple[pd.DataFrame, str]:
+    """What each feature adds to one ring's score under parameters `p`, for the ring page.
+
+    With the default weights the score is additive: each behaviour adds
+    binding x weight x value / sum(weights) score points (binding = 0.5 + 0.5 x private_share),
+    partner flags add partner_bonus x partner_flagged, and the rows sum to the score before
+    clipping. A calibrated model (`behaviour_model`) is additive only in log-odds: each row is
+    coefficient x value, the intercept is a row of its own, and behaviour = sigmoid(their sum).
+    Returns (frame with columns feature, value, weight, contribution; the unit, "score points"
+    or "log-odds")."""
+    value = {f: float(ring.get(f) or 0.0) for f in (*p["weights"], "private_share", "partner_flagged")}
+    binding = 0.5 + 0.5 * value["private_share"]
+    model = p.get("behaviour_model")
+    if model:
+        rows = [("intercept", 1.0, float(model["intercept"]))]
+        rows += [(f, value.get(f, float(ring.get(f) or 0.0)), float(c)) for f, c in model["coef"].items()]
+        frame = pd.DataFrame(rows, columns=["feature", "value", "weight"])
+        frame["contribution"] = frame["value"] * frame["weight"]
+        return frame, "log-odds"
+    total = sum(p["weights"].values())
+    rows = [(f, value[f], w, binding * w * value[f] / total) for f, w in p["weights"].items()]
+    bonus = p["partner_bonus"]
+    rows.append(("partner_flagged", value["partner_flagged"], bonus, bonus * value["partner_flagged"]))
+    return pd.DataFrame(rows, columns=["feature", "value", "weight", "contribution"]), "score points"
 
 
 def partner_weight(frame: pd.DataFrame) -> pd.Series:
@@ -352,6 +381,15 @@ def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods
     if row["partner_flagged"] > 0:
         parts.append(f"partners flagged {_pct(row['partner_flagged'])} of what binds it")
     return "; ".join(parts)
+
+
+def _member_lines(m: pd.DataFrame, joined: pd.Series | None) -> list[str]:
+    """Each member's evidence line; a member that joined through the ring's own traces keeps
+    the line that says so (graph.detection.expand)."""
+    lines = [_member_line(row) for row in m.itertuples()]
+    if joined is None:
+        return lines
+    return [joined.get(account, line) for account, line in zip(m.index, lines, strict=True)]
 
 
 def _member_line(row) -> str:

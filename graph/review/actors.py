@@ -42,6 +42,7 @@ NEEDS = {
     "undo_others": "lead",
     "approve": "lead",
     "manage_users": "lead",
+    "calibrate": "lead",  # changes how every later ring is scored
 }
 
 DEFAULT_APPROVAL_THRESHOLD = 500

@@ -35,6 +35,7 @@ wall-clock metadata. About 40 s and 0.5 GB peak memory per million accounts (CSV
 Modules, in the order the data flows:
 
     constants, reference   vocabulary, proportions, static tables (countries, domains, ...)
+    difficulty             how hard the farms are: level 0 (these worlds) to 1, as knobs
     networks, cards        the AS table and address text; card BINs (seed independent)
     encoding, arrays       vectorised hashing/formatting; small pure array helpers
     farms, benign          rings by style; benign groups and sign-up curve
@@ -73,6 +74,7 @@ from .constants import (
     T0,
     T1,
 )
+from .difficulty import Difficulty
 from .writing import generate_world
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "RELEASES",
     "T0",
     "T1",
+    "Difficulty",
     "TableSink",
     "generate_world",
     "iso_utc",

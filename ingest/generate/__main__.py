@@ -24,10 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", type=int, default=25_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--format", dest="fmt", default="csv", choices=sorted(FORMATS))
+    parser.add_argument("--difficulty", type=float, default=0.0, help="0 (default) to 1: how hard the farms are")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
-        counts = generate_world(args.out_dir, args.accounts, args.seed, args.fmt, progress=not args.quiet)
+        counts = generate_world(
+            args.out_dir, args.accounts, args.seed, args.fmt, progress=not args.quiet, difficulty=args.difficulty
+        )
     except ValueError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     sys.stdout.write(json.dumps(counts, indent=2) + "\n")

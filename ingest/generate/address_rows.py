@@ -37,6 +37,7 @@ class AddressDraws:
     def __init__(self, rng: np.random.Generator, world: World, chunk: Chunk):
         self.rng = rng
         self.pools = world.pools
+        self.difficulty = world.difficulty
         self.chunk = chunk
         self.shared = RowParts()
         self.own_account: list[np.ndarray] = []
@@ -199,11 +200,12 @@ def _farms(draws: AddressDraws, chunk: Chunk) -> None:
     draws.group_ips(members, rng.integers(1, 3, len(members)))
     some = draws.maybe(members, 0.3)
     draws.exits(some, pools.dcproxy, pools.group_dc_provider[chunk.group_of[some]], ones(some))
+    knobs = draws.difficulty
     members = chunk.members["farm_resproxy_pool"]
     provider = pools.group_proxy_providers[chunk.group_of[members], 0]
-    draws.exits(members, pools.resproxy, provider, rng.integers(2, 7, len(members)))
+    draws.exits(members, pools.resproxy, provider, rng.integers(*knobs.pool_exits, len(members)))
     members = chunk.members["farm_hydra"]
-    owner, _ = expand(rng.integers(1, 4, len(members)))
+    owner, _ = expand(rng.integers(*knobs.hydra_exits, len(members)))
     account = members[owner]
     provider = pools.group_proxy_providers[chunk.group_of[account], rng.integers(0, 2, len(account))]
     draws.exits(account, pools.resproxy, provider, ones(account))

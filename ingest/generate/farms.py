@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .constants import CATEGORY_CODE, DAY, FARM_FRACTION, FARM_SHARE, FARM_SIZE, FARMS, HOUR, RELEASES, T0, T1
+from .difficulty import Difficulty
 from .population import Population
 
 __all__ = ["RingTraffic", "draw_ring_traffic", "draw_rings", "ring_active_seconds", "ring_signups", "ring_sizes"]
@@ -71,9 +72,11 @@ def draw_rings(rng: np.random.Generator, n_accounts: int) -> list[tuple[str, int
     return [rings[i] for i in rng.permutation(len(rings))]
 
 
-def ring_signups(rng: np.random.Generator, created: np.ndarray, population: Population) -> None:
+def ring_signups(
+    rng: np.random.Generator, created: np.ndarray, population: Population, difficulty: Difficulty = Difficulty()
+) -> None:
     """Set the sign-up time of every ring member in `created` (in place): a window per ring,
-    waves after model releases for hydras."""
+    waves after model releases for hydras; a company that imitates a team has stragglers."""
     kind, group, n_groups = population.group_kind, population.group_of, population.n_groups
     start = rng.uniform(T0 + 10 * DAY, T1 - 30 * DAY, n_groups).astype(np.int64)
     span = np.select(
@@ -83,22 +86,35 @@ def ring_signups(rng: np.random.Generator, created: np.ndarray, population: Popu
     )
     windowed = population.is_ring & (population.category != CATEGORY_CODE["farm_hydra"])
     created[windowed] = start[group[windowed]] + rng.random(windowed.sum()) * span[group[windowed]]
-    _hydra_waves(rng, created, population)
+    _hydra_waves(rng, created, population, difficulty)
+    if difficulty.company_imitation > 0:
+        _company_stragglers(rng, created, population, difficulty.company_imitation)
 
 
-def _hydra_waves(rng: np.random.Generator, created: np.ndarray, population: Population) -> None:
-    """Hydra members sign up in 2-3 waves of a few days, a day or three after a release."""
+def _hydra_waves(
+    rng: np.random.Generator, created: np.ndarray, population: Population, difficulty: Difficulty = Difficulty()
+) -> None:
+    """Hydra members sign up in 2-3 waves of a few days, a day or three after a release
+    (harder worlds: more, longer and later waves)."""
     n_groups = population.n_groups
     hydra = population.category == CATEGORY_CODE["farm_hydra"]
     n_hydra = hydra.sum()
     member_group = population.group_of[hydra]
     wave_release = np.sort(rng.random((n_groups, len(RELEASES))).argsort(axis=1)[:, :3], axis=1)
-    n_waves = rng.integers(2, 4, n_groups)
+    n_waves = rng.integers(*difficulty.hydra_waves, n_groups)
     wave = np.floor(rng.random(n_hydra) * n_waves[member_group]).astype(int)
     release = RELEASES[wave_release[member_group, wave]]
-    offset = rng.uniform(0.5, 3, (n_groups, 3)) * DAY
-    length = rng.uniform(2, 5, (n_groups, 3)) * DAY
+    offset = rng.uniform(*difficulty.hydra_wave_offset_days, (n_groups, 3)) * DAY
+    length = rng.uniform(*difficulty.hydra_wave_days, (n_groups, 3)) * DAY
     created[hydra] = release + offset[member_group, wave] + rng.random(n_hydra) * length[member_group, wave]
+
+
+def _company_stragglers(rng: np.random.Generator, created: np.ndarray, population: Population, share: float) -> None:
+    """A farm dressed as a company, imitating a team's onboarding: up to 25 % of its members
+    (at full imitation) sign up over the following weeks, like a team's late joiners."""
+    company = np.flatnonzero(population.category == CATEGORY_CODE["farm_company"])
+    late = company[rng.random(len(company)) < 0.25 * share]
+    created[late] += rng.exponential(30 * DAY, len(late)).astype(np.int64)
 
 
 def ring_active_seconds(rng: np.random.Generator, group_kind: np.ndarray) -> np.ndarray:
@@ -122,14 +138,18 @@ class RingTraffic:
     request_spread: np.ndarray
 
 
-def draw_ring_traffic(rng: np.random.Generator, group_kind: np.ndarray, template_count: np.ndarray) -> RingTraffic:
+def draw_ring_traffic(
+    rng: np.random.Generator, group_kind: np.ndarray, template_count: np.ndarray, difficulty: Difficulty = Difficulty()
+) -> RingTraffic:
     """Draw every ring's traffic shape; an account never uses more templates than its ring has."""
     n_groups = len(group_kind)
     per_account = np.zeros(n_groups, np.int64)
     mean = np.zeros(n_groups)
     for style in FARMS:
         members = group_kind == CATEGORY_CODE[style]
-        per_account[members] = rng.integers(*_TEMPLATES_PER_ACCOUNT[style], members.sum())
+        per_account[members] = rng.integers(
+            *difficulty.templates_per_account(style, _TEMPLATES_PER_ACCOUNT[style]), members.sum()
+        )
         mean[members] = rng.uniform(*_REQUESTS_PER_TEMPLATE[style], members.sum())
     return RingTraffic(
         templates_per_account=np.minimum(per_account, np.maximum(template_count, 1)),

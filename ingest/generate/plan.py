@@ -10,11 +10,12 @@ O(n) numpy, a few dozen bytes per account.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .benign import draw_benign_groups
+from .difficulty import Difficulty
 from .domains import plan_domains
 from .encoding import mix64
 from .farms import draw_rings
@@ -49,6 +50,7 @@ class World:
     instruments: GroupInstruments
     pools: AddressPools
     order: np.ndarray
+    difficulty: Difficulty = field(default_factory=Difficulty)
 
 
 def world_key(seed: int) -> np.uint64:
@@ -56,9 +58,11 @@ def world_key(seed: int) -> np.uint64:
     return mix64(np.array([seed * 0x1000193 + 17]))[0]
 
 
-def plan_world(n_accounts: int, seed: int) -> World:
+def plan_world(n_accounts: int, seed: int, difficulty: Difficulty | None = None) -> World:
     """Decide every account's category, group, country, plan, e-mail domain, sign-up and
-    activity window, and every group's and shared pool's resources."""
+    activity window, and every group's and shared pool's resources. `difficulty` (default:
+    level 0) sets how hard the farms are to find (ingest.generate.difficulty)."""
+    difficulty = difficulty or Difficulty()
     rng = np.random.default_rng([seed, 0])
     key = world_key(seed)
     rings = draw_rings(rng, n_accounts)
@@ -66,12 +70,12 @@ def plan_world(n_accounts: int, seed: int) -> World:
     population = lay_out_population(n_accounts, rings, benign)
     traits = draw_group_traits(rng, population)
     country, claimed_country = draw_countries(rng, population, traits)
-    created, end = plan_timeline(rng, population, traits, country)
+    created, end = plan_timeline(rng, population, traits, country, difficulty)
     plan = draw_plans(rng, population, traits)
     domain, domains = plan_domains(rng, population, traits, country)
-    templates = plan_templates(rng, population, traits)
+    templates = plan_templates(rng, population, traits, difficulty)
     instruments = plan_instruments(rng, population, traits)
-    pools = plan_pools(rng, population, traits, country, key)
+    pools = plan_pools(rng, population, traits, country, key, difficulty)
     order = rng.permutation(n_accounts)  # a shuffle, so no file reveals the structure by row order
     return World(
         n_accounts=n_accounts,
@@ -90,4 +94,5 @@ def plan_world(n_accounts: int, seed: int) -> World:
         instruments=instruments,
         pools=pools,
         order=order,
+        difficulty=difficulty,
     )

@@ -26,6 +26,7 @@ from .constants import (
     VPN_FIRST,
     VPN_PROVIDERS,
 )
+from .difficulty import Difficulty
 from .networks import (
     AS_TABLE,
     BUSINESS_AS,
@@ -137,13 +138,14 @@ def _vpn_exits(rng: np.random.Generator, builder: PoolBuilder, n_accounts: int) 
     return np.array(pools)
 
 
-def _resproxy_exits(rng: np.random.Generator, builder: PoolBuilder, n_accounts: int) -> np.ndarray:
+def _resproxy_exits(rng: np.random.Generator, builder: PoolBuilder, n_accounts: int, factor: float = 1.0) -> np.ndarray:
     """Residential exits are real home and phone lines (US-heavy); the intel feed knows
-    80 % of them as the provider's, a third of those typed as proxies."""
+    80 % of them as the provider's, a third of those typed as proxies. `factor` scales
+    every service's pool (harder worlds: larger pools, each exit seen by fewer accounts)."""
     pools = []
     country_weight = COUNTRY_WEIGHT + np.eye(len(COUNTRIES))[COUNTRY_INDEX["US"]] * 0.2
     for provider in range(len(RESPROXY_PROVIDERS)):
-        size = max(300, round(n_accounts * 0.01))
+        size = max(round(300 * factor), round(n_accounts * 0.01 * factor))
         country = weighted_choice(rng, country_weight, size)
         mobile = rng.random(size) < 0.15
         isp = RESIDENTIAL_AS[country, np.floor(rng.random(size) * RESIDENTIAL_COUNT[country]).astype(int)]
@@ -217,14 +219,19 @@ def _group_pools(
 
 
 def plan_pools(
-    rng: np.random.Generator, population: Population, traits: GroupTraits, country: np.ndarray, key: np.uint64
+    rng: np.random.Generator,
+    population: Population,
+    traits: GroupTraits,
+    country: np.ndarray,
+    key: np.uint64,
+    difficulty: Difficulty = Difficulty(),
 ) -> AddressPools:
     """Plan every shared address of the world and spell it (`key` salts IPv6 interface ids)."""
     n_accounts, n_groups = population.n_accounts, population.n_groups
     builder = PoolBuilder(rng)
     cgnat_start, cgnat_count = _cgnat_pools(builder, country)
     vpn = _vpn_exits(rng, builder, n_accounts)
-    resproxy = _resproxy_exits(rng, builder, n_accounts)
+    resproxy = _resproxy_exits(rng, builder, n_accounts, difficulty.resproxy_pool_factor)
     dcproxy = _dcproxy_exits(rng, builder, n_accounts)
     tor = builder.add(HOSTING_AS[rng.integers(0, len(HOSTING_AS), 30)], IP_TYPE_CODE["tor"], -1, 0.0)
     group_start, group_count = _group_pools(rng, builder, population, traits)

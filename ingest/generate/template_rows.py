@@ -18,7 +18,7 @@ from ingest.files import fixed_width_strings, iso_utc
 
 from .arrays import RowParts, aggregate, expand, pick_window, row_times, weighted_choice
 from .chunk import Chunk
-from .constants import BENIGN, CAPS, FARMS
+from .constants import BENIGN, CAPS, CATEGORY_CODE, FARMS
 from .encoding import code_strings, hex_matrix, mix64
 from .plan import World
 from .templates import POPULAR_CAPABILITIES
@@ -33,8 +33,9 @@ _BENCHMARK_RUNS = np.array([1, 1, 1, 2, 3, 5])
 _PERSONAL_NAMESPACE = np.int64(1) << 40
 
 
-def _template_counts(rng: np.random.Generator, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
+def _template_counts(rng: np.random.Generator, world: World, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
     """(public templates, personal templates) per account."""
+    knobs = world.difficulty
     public = np.zeros(chunk.size, np.int64)
     personal = np.zeros(chunk.size, np.int64)
     plain = chunk.members_of(_PLAIN_USERS)
@@ -45,9 +46,10 @@ def _template_counts(rng: np.random.Generator, chunk: Chunk) -> tuple[np.ndarray
         public[members] = rng.poisson(public_mean, len(members))
         personal[members] = rng.poisson(personal_mean, len(members))
     farm = chunk.members_of(FARMS)
-    public[farm] = rng.integers(1, 4, len(farm))  # camouflage on popular templates
+    public[farm] = rng.integers(*knobs.camouflage_templates, len(farm))  # camouflage on popular templates
     company = chunk.members["farm_company"]
-    public[company] = rng.integers(0, 2, len(company))
+    imitation = knobs.company_imitation
+    public[company] = rng.integers(round(imitation), 2 + round(2 * imitation), len(company))
     personal[farm] = rng.random(len(farm)) < 0.2
     return public, personal
 
@@ -58,7 +60,7 @@ def _public_rows(rng: np.random.Generator, world: World, chunk: Chunk, parts: Ro
     template = np.searchsorted(world.templates.public_cdf, rng.random(len(owner)))
     farm = chunk.category[owner] >= len(BENIGN)
     parts.add(owner[~farm], template[~farm], weight=rng.exponential(1.0, (~farm).sum()))
-    parts.add(owner[farm], template[farm], fixed=1 + rng.poisson(2.0, farm.sum()))
+    parts.add(owner[farm], template[farm], fixed=1 + rng.poisson(world.difficulty.camouflage_requests, farm.sum()))
 
 
 def _personal_rows(rng: np.random.Generator, chunk: Chunk, parts: RowParts, count: np.ndarray) -> None:
@@ -114,21 +116,57 @@ def _leak_rows(rng: np.random.Generator, world: World, chunk: Chunk, parts: RowP
     """Rare benign use of a template that is mostly a farm's (copied from a shared prompt list)."""
     benign = np.flatnonzero(chunk.category < len(BENIGN))
     low, high = world.templates.farm_range
-    leak = benign[rng.random(len(benign)) < 0.0015]
+    leak = benign[rng.random(len(benign)) < world.difficulty.leak]
     if high > low and len(leak):
         parts.add(leak, rng.integers(low, high, len(leak)), fixed=1 + rng.poisson(3, len(leak)))
 
 
 def _farm_rows(rng: np.random.Generator, world: World, chunk: Chunk, parts: RowParts) -> None:
-    """Farm accounts: a window of the ring's private pool, uniform volumes."""
-    catalogue, traffic = world.templates, world.templates.ring_traffic
+    """Farm accounts: a window of the ring's private pool, uniform volumes (harder worlds:
+    some accounts pick their templates anywhere in the pool; a company imitating a team
+    has heavy-tailed member volumes)."""
+    catalogue, traffic, knobs = world.templates, world.templates.ring_traffic, world.difficulty
     farm = chunk.members_of(FARMS)
     ring = chunk.group_of[farm]
     take = np.clip(traffic.templates_per_account[ring] + rng.integers(-1, 2, len(farm)), 1, None)
     account, template = pick_window(rng, farm, catalogue.group_start[ring], catalogue.group_count[ring], take)
+    if knobs.hydra_scatter > 0 or knobs.ring_scatter > 0:
+        template = _scattered(rng, world, chunk, farm, account, template)
     ring = chunk.group_of[account]
     mean, spread = traffic.requests_per_template[ring], traffic.request_spread[ring]
-    parts.add(account, template, fixed=np.maximum(1, np.round(mean * rng.normal(1, spread))))
+    requests = np.maximum(1, np.round(mean * rng.normal(1, spread)))
+    if knobs.company_imitation > 0:
+        requests = _company_volumes(rng, chunk, account, requests, knobs.company_imitation)
+    parts.add(account, template, fixed=requests)
+
+
+def _scattered(
+    rng: np.random.Generator, world: World, chunk: Chunk, farm: np.ndarray, account: np.ndarray, template: np.ndarray
+) -> np.ndarray:
+    """Templates of the farm accounts that pick at random in their ring's pool (a share of
+    each ring by style) instead of a window of neighbouring templates: fewer accounts share
+    two templates."""
+    knobs, catalogue = world.difficulty, world.templates
+    is_hydra = chunk.category[farm] == CATEGORY_CODE["farm_hydra"]
+    share = np.where(is_hydra, knobs.hydra_scatter, knobs.ring_scatter)
+    scattered = np.zeros(chunk.size, bool)
+    scattered[farm] = rng.random(len(farm)) < share
+    rows = np.flatnonzero(scattered[account])
+    ring = chunk.group_of[account[rows]]
+    pick = np.floor(rng.random(len(rows)) * catalogue.group_count[ring]).astype(np.int64)
+    template = template.copy()
+    template[rows] = catalogue.group_start[ring] + pick
+    return template
+
+
+def _company_volumes(
+    rng: np.random.Generator, chunk: Chunk, account: np.ndarray, requests: np.ndarray, imitation: float
+) -> np.ndarray:
+    """A farm dressed as a company imitating a team: a log-normal volume per member."""
+    factor = np.ones(chunk.size)
+    company = chunk.members["farm_company"]
+    factor[company] = rng.lognormal(0.0, 0.4 * imitation, len(company))
+    return np.maximum(1, np.round(requests * factor[account]))
 
 
 def _merged_rows(rng: np.random.Generator, world: World, chunk: Chunk, parts: RowParts) -> tuple[np.ndarray, ...]:
@@ -152,7 +190,7 @@ def _merged_rows(rng: np.random.Generator, world: World, chunk: Chunk, parts: Ro
 def prompt_template_rows(rng: np.random.Generator, world: World, chunk: Chunk) -> tuple[pa.Table, np.ndarray]:
     """(the chunk's prompt_templates table, total requests per account)."""
     parts = RowParts()
-    public_count, personal_count = _template_counts(rng, chunk)
+    public_count, personal_count = _template_counts(rng, world, chunk)
     _public_rows(rng, world, chunk, parts, public_count)
     _personal_rows(rng, chunk, parts, personal_count)
     _private_rows(rng, world, chunk, parts)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .arrays import weighted_choice
 from .constants import CATEGORY_CODE
+from .difficulty import Difficulty
 from .farms import RingTraffic, draw_ring_traffic
 from .population import GroupTraits, Population
 
@@ -84,24 +85,33 @@ def _plan_apps(
     return capability, app_start, app_count, account_app
 
 
-def _group_template_counts(rng: np.random.Generator, population: Population) -> np.ndarray:
-    """Private templates per group (0 for households)."""
+def _group_template_counts(
+    rng: np.random.Generator, population: Population, difficulty: Difficulty = Difficulty()
+) -> np.ndarray:
+    """Private templates per group (0 for households); a harder hydra has a larger pool."""
     kind, size = population.group_kind, population.group_size
     count = np.zeros(population.n_groups, np.int64)
     for name, (low, high) in _GROUP_TEMPLATES.items():
         members = kind == CATEGORY_CODE[name]
         count[members] = rng.integers(low, high, members.sum())
     for style, share, low, high in _RING_TEMPLATES:
+        if style == "farm_hydra":
+            share, high = difficulty.hydra_template_share, difficulty.hydra_template_cap
         members = kind == CATEGORY_CODE[style]
         count[members] = np.clip(np.round(size[members] * rng.uniform(*share, members.sum())), low, high)
     return count
 
 
 def _group_capabilities(
-    rng: np.random.Generator, population: Population, traits: GroupTraits, group_count: np.ndarray
+    rng: np.random.Generator,
+    population: Population,
+    traits: GroupTraits,
+    group_count: np.ndarray,
+    difficulty: Difficulty = Difficulty(),
 ) -> np.ndarray:
     """Capability per private group template: AI dev shops code and build agents, other
-    teams write and summarise, labs code and reason, farms elicit."""
+    teams write and summarise, labs code and reason, farms elicit (a farm dressed as a
+    company that imitates a team gives up to a fifth of its templates a team's mix)."""
     total = int(group_count.sum())
     owner = np.repeat(np.arange(population.n_groups), group_count)
     farm = weighted_choice(rng, _FARM_CAPABILITIES, total)
@@ -109,6 +119,9 @@ def _group_capabilities(
     team = weighted_choice(rng, _TEAM_CAPABILITIES, total)
     lab = weighted_choice(rng, _LAB_CAPABILITIES, total)
     owner_kind = population.group_kind[owner]
+    if difficulty.company_imitation > 0:
+        dressed = (owner_kind == CATEGORY_CODE["farm_company"]) & (rng.random(total) < difficulty.company_imitation / 5)
+        farm = np.where(dressed, team, farm)
     return np.where(
         owner_kind == CATEGORY_CODE["team"],
         np.where(traits.ai_shop[owner], ai_shop, team),
@@ -116,7 +129,9 @@ def _group_capabilities(
     )
 
 
-def plan_templates(rng: np.random.Generator, population: Population, traits: GroupTraits) -> TemplateCatalogue:
+def plan_templates(
+    rng: np.random.Generator, population: Population, traits: GroupTraits, difficulty: Difficulty = Difficulty()
+) -> TemplateCatalogue:
     """Lay out every template id of the world and draw its capability."""
     public_capability = weighted_choice(rng, POPULAR_CAPABILITIES, N_PUBLIC)
     benchmark_capability = weighted_choice(rng, _BENCHMARK_CAPABILITIES, N_BENCHMARKS)
@@ -124,8 +139,8 @@ def plan_templates(rng: np.random.Generator, population: Population, traits: Gro
     next_id = N_PUBLIC + N_BENCHMARKS
     app_capability, app_start, app_count, account_app = _plan_apps(rng, population, next_id)
     next_id += int(app_count.sum())
-    group_count = _group_template_counts(rng, population)
-    group_capability = _group_capabilities(rng, population, traits, group_count)
+    group_count = _group_template_counts(rng, population, difficulty)
+    group_capability = _group_capabilities(rng, population, traits, group_count, difficulty)
     capability = np.concatenate([public_capability, benchmark_capability, app_capability, group_capability])
     return TemplateCatalogue(
         capability=capability.astype(np.int8),
@@ -139,5 +154,5 @@ def plan_templates(rng: np.random.Generator, population: Population, traits: Gro
         farm_range=(next_id, next_id + int(group_count[: population.n_ring].sum())),
         group_start=next_id + np.r_[0, np.cumsum(group_count)[:-1]],
         group_count=group_count,
-        ring_traffic=draw_ring_traffic(rng, population.group_kind, group_count),
+        ring_traffic=draw_ring_traffic(rng, population.group_kind, group_count, difficulty),
     )

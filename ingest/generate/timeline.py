@@ -12,6 +12,7 @@ import numpy as np
 
 from .benign import benign_signup, group_signups
 from .constants import DAY, HOUR, T0, T1
+from .difficulty import Difficulty
 from .farms import ring_active_seconds, ring_signups
 from .population import GroupTraits, Population
 
@@ -19,13 +20,17 @@ __all__ = ["activity_end", "plan_timeline"]
 
 
 def plan_timeline(
-    rng: np.random.Generator, population: Population, traits: GroupTraits, country: np.ndarray
+    rng: np.random.Generator,
+    population: Population,
+    traits: GroupTraits,
+    country: np.ndarray,
+    difficulty: Difficulty = Difficulty(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(sign-up time, end of activity) per account, epoch seconds inside [T0, T1]."""
     created = benign_signup(rng, population.n_accounts, country)
     group_base = benign_signup(rng, population.n_groups, traits.country)
     group_signups(rng, created, population, group_base, traits.country)
-    ring_signups(rng, created, population)
+    ring_signups(rng, created, population, difficulty)
     created = np.minimum(created, T1 - DAY).astype(np.int64)
     return created, activity_end(rng, created, population)
 

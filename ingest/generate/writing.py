@@ -22,6 +22,7 @@ from ingest.files import FORMATS, TableSink
 
 from .address_rows import intel_table
 from .constants import CHUNK, MIN_ACCOUNTS
+from .difficulty import Difficulty
 from .plan import World, plan_world
 from .rows import chunk_tables
 from .truth import ACCOUNT_TRUTH, RING_TRUTH, ring_truth
@@ -78,7 +79,12 @@ def shared_intel(world: World) -> Iterator[pa.Table]:
 
 
 def generate_world(
-    out_dir: Path, accounts: int, seed: int, fmt: str = "csv", progress: bool | Progress = False
+    out_dir: Path,
+    accounts: int,
+    seed: int,
+    fmt: str = "csv",
+    progress: bool | Progress = False,
+    difficulty: float = 0.0,
 ) -> dict[str, int]:
     """Write a synthetic delivery of `accounts` accounts to `out_dir` and return the row
     count of every file written ("accounts", ..., "truth/accounts", "truth/rings").
@@ -86,19 +92,22 @@ def generate_world(
     fmt is "csv", "csv.gz" or "parquet" for the five contract files; the truth files are
     always CSV. Deterministic: a seed gives byte-identical files; the rows do not depend
     on fmt. `progress`: True writes a line per chunk to stderr, a callable receives the
-    lines; they are logged (INFO) either way. Raises ValueError for an unknown fmt or
-    fewer than MIN_ACCOUNTS accounts. Cost: O(accounts) time (about 40 s per million with
+    lines; they are logged (INFO) either way. `difficulty` in [0, 1]: how hard the farms
+    are to find (0, the default, is the world this function has always written; see
+    ingest.generate.difficulty). Raises ValueError for an unknown fmt, fewer than
+    MIN_ACCOUNTS accounts or a difficulty outside [0, 1]. Cost: O(accounts) time (about 40 s per million with
     csv) and memory bounded by one chunk of CHUNK accounts plus ~100 bytes per account of
     plan."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {sorted(FORMATS)}, not {fmt!r}")
     if accounts < MIN_ACCOUNTS:
         raise ValueError(f"a world needs at least {MIN_ACCOUNTS} accounts, not {accounts}")
+    knobs = Difficulty.at(difficulty)
     report = _reporter(progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    world = plan_world(int(accounts), int(seed))
+    world = plan_world(int(accounts), int(seed), knobs)
     sinks = _open_sinks(out_dir, fmt)
     n_chunks = -(-world.n_accounts // CHUNK)
     try:

@@ -167,3 +167,23 @@ def capability_bars(caps: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=max(160, 24 * len(caps)))
     )
+
+
+def score_terms_chart(terms: pd.DataFrame, unit: str) -> alt.Chart:
+    """One bar per feature: what it adds to the ring's score (graph.detection.scoring.score_terms)."""
+    return (
+        alt.Chart(terms)
+        .mark_bar()
+        .encode(
+            x=alt.X("contribution:Q", title=unit),
+            y=alt.Y("feature:N", sort=None, title=None),
+            color=alt.condition("datum.contribution >= 0", alt.value("#c0392b"), alt.value("#2e86c1")),
+            tooltip=[
+                "feature",
+                alt.Tooltip("value:Q", format=".3f"),
+                alt.Tooltip("weight:Q", format="+.3f"),
+                alt.Tooltip("contribution:Q", format="+.3f"),
+            ],
+        )
+        .properties(height=max(140, 26 * len(terms)))
+    )

@@ -3,6 +3,7 @@
   get_driver        the driver (st.cache_resource; a failed connect is not cached)
   sidebar_figures   last detection run and rings per status (st.cache_data, 30 s)
   population        every ring's features and score (st.cache_data, 60 s)
+  scoring_params    the parameters detection scores with now: defaults or the latest calibration (60 s)
   audit_problem     the audit trail's first broken link, or None (st.cache_data, 60 s)
   forget_reads      drop the cached reads (after a decision changes statuses)
   db_banner         "Database unreachable: ..." with a Retry button, never a traceback
@@ -20,6 +21,8 @@ import streamlit as st
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from graph.db.connection import DatabaseUnavailable, Target, open_driver, resolve_target, unavailable_message
+from graph.detection.calibrate import detection_params
+from graph.detection.scoring import DEFAULT_PARAMS
 from graph.investigate import queue as iq
 from graph.investigate import ring as ir
 from graph.review import audit
@@ -74,6 +77,17 @@ def _population(key: str) -> pd.DataFrame:
 def population() -> pd.DataFrame:
     """Every ring's status, score, size and features, cached for POPULATION_TTL_S per target."""
     return _population(current_key())
+
+
+@st.cache_data(ttl=POPULATION_TTL_S, show_spinner=False, max_entries=8)
+def _scoring_params(key: str) -> tuple[dict, str]:
+    params, line = detection_params(get_driver(), dict(DEFAULT_PARAMS))
+    return params, line
+
+
+def scoring_params() -> tuple[dict, str]:
+    """(the scoring parameters detection uses now, the line that says which), cached per target."""
+    return _scoring_params(current_key())
 
 
 @st.cache_data(ttl=AUDIT_TTL_S, show_spinner=False, max_entries=8)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from graph.detection.scoring import score_terms
 from graph.investigate import ring as ir
 from graph.investigate import subgraph as sg
 from graph.investigate.present import age_text, timeline_series
@@ -127,10 +128,25 @@ def activity_tab(driver, ring_id: str) -> None:
     st.altair_chart(charts.requests_chart(series), width="stretch")
 
 
+def score_terms_panel(r: dict) -> None:
+    """Each feature's part of the score, under the weights detection uses now."""
+    params, which = data.scoring_params()
+    terms, unit = score_terms(r, params)
+    st.markdown(f"**What makes up the score {float(r.get('score') or 0):.2f}** ({unit})")
+    st.altair_chart(charts.score_terms_chart(terms, unit), width="stretch")
+    extra = (
+        "behaviour = sigmoid(sum of the terms) x (0.5 + 0.5 x private_share), plus the partner bonus"
+        if unit == "log-odds"
+        else "the bars sum to the score (before clipping to [0, 1])"
+    )
+    st.caption(f"{which.capitalize()}; {extra}.")
+
+
 def features_tab(r: dict) -> None:
     pop = data.population()
     if pop.empty:
         return
+    score_terms_panel(r)
     st.markdown(f"**{r['id']} against all {len(pop):,} rings**")
     st.altair_chart(charts.feature_strip(pop, r), width="stretch")
     c1, c2 = st.columns(2)
