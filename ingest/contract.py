@@ -54,6 +54,13 @@ UNKNOWN_ACCOUNT = "unknown account"
 BAD_ADDRESS = "bad ip address"
 NON_POSITIVE = "requests not a positive integer"
 INVERTED = "first_seen after last_seen"
+TOO_LARGE = "requests too large"
+
+# Counts above 2^53 - 1 are refused: every integer up to it is exact as a double (JSON, the
+# app's charts), and sums of them over a thousand deliveries stay below Neo4j's 2^63 - 1,
+# where adding would fail the transaction instead of wrapping.
+MAX_REQUESTS = 2**53 - 1
+MAX_ASN = 2**32 - 1  # AS numbers are 32-bit (RFC 6793)
 
 
 def kind_of(filename: str) -> str | None:
@@ -103,96 +110,164 @@ class Checked:
     invalid: pd.DataFrame  # original rows, unchanged, plus a `_reason` column
 
 
+def _requests(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(value as int64, not a positive integer, too large) of `requests` texts."""
+    text = text.astype(TEXT).str.strip()
+    integer = text.str.fullmatch(r"[+-]?\d+").fillna(False).astype(bool)
+    digits = text.str.lstrip("+-").str.lstrip("0").str.len().fillna(0)
+    sign_ok = ~text.str.startswith("-").fillna(False).astype(bool)
+    large = integer & sign_ok & (digits > 16)  # longer than 2^53 - 1 has digits: never parsed
+    num = pd.to_numeric(text.where(integer & ~large), errors="coerce")
+    large |= integer & (num > MAX_REQUESTS).fillna(False)
+    return num, num.isna() & ~large | (num < 1).fillna(False), large
+
+
+def _asn(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(AS numbers as Python ints or None, malformed) of `asn` texts: digits with an optional
+    `AS` prefix, at most 2^32 - 1. Kept as objects so a chunk with empty cells never turns
+    them into floats."""
+    text = text.astype(TEXT).str.strip()
+    given = text.notna() & (text != "")
+    asn = text.str.upper().str.removeprefix("AS")
+    digits = asn.str.fullmatch(r"\d{1,10}").fillna(False).astype(bool)
+    num = pd.to_numeric(asn.where(digits), errors="coerce")
+    ok = digits & (num <= MAX_ASN).fillna(False)
+    values = [int(v) if keep else None for v, keep in zip(num.tolist(), ok.tolist(), strict=True)]
+    return pd.Series(values, index=text.index, dtype=object), (given & ~ok).astype(bool)
+
+
+class _Reasons:
+    """Each row's reason for quarantine: the first rule it breaks."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.reason = pd.Series(None, index=index, dtype=object)
+
+    def flag(self, mask: pd.Series, why: str) -> None:
+        mask = mask.fillna(True) if mask.dtype == object else mask
+        self.reason.loc[mask & self.reason.isna()] = why
+
+    @property
+    def pending(self) -> pd.Series:
+        return self.reason.isna()
+
+
+def _lower(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: v.lower() if isinstance(v, str) else v)
+
+
+def _account_rules(out: pd.DataFrame, r: _Reasons, seen: set[str] | None) -> None:
+    dup = out["account_id"].duplicated(keep="first")
+    if seen is not None:
+        ids = out["account_id"].astype(object)
+        dup |= ids.map(seen.__contains__).astype(bool)
+        seen.update(ids.dropna().tolist())
+    r.flag(dup & r.pending, DUPLICATE_ACCOUNT)
+    out["created_at"] = epoch_ms(out["created_at"])
+    r.flag(out["created_at"].isna(), MALFORMED.format(column="created_at"))
+    for col in ("country", "email_domain", "plan"):
+        out[col] = _clean_optional(out[col])
+    out["email_domain"] = _lower(out["email_domain"])
+
+
+def _ip_intel_rules(out: pd.DataFrame, r: _Reasons) -> None:
+    out["asn"], bad_asn = _asn(out["asn"])
+    r.flag(bad_asn, MALFORMED.format(column="asn"))
+    for col in ("as_org", "ip_type", "proxy_provider"):
+        out[col] = _clean_optional(out[col])
+    out["ip_type"] = _lower(out["ip_type"])
+
+
+def _payment_rules(out: pd.DataFrame, r: _Reasons) -> None:
+    out["payment_fingerprint"] = out["payment_fingerprint"].astype(TEXT).str.strip()
+    for col in ("method_type", "bin", "issuer_country"):
+        out[col] = _clean_optional(out[col])
+    out["method_type"] = _lower(out["method_type"])
+    first = epoch_ms(out["first_seen"])
+    r.flag(~_blank(out["first_seen"]) & first.isna(), MALFORMED.format(column="first_seen"))
+    out["first_seen"] = first.astype(object).where(first.notna(), None)
+
+
+def _template_rules(out: pd.DataFrame, r: _Reasons) -> None:
+    h = out["template_hash"].astype(TEXT).str.strip().str.lower()
+    r.flag(~h.str.fullmatch(r"[0-9a-f]{16,64}").fillna(False), MALFORMED.format(column="template_hash"))
+    out["template_hash"] = h
+    out["capability"] = _lower(_clean_optional(out["capability"]))
+
+
+def _usage_rules(out: pd.DataFrame, r: _Reasons) -> None:
+    """requests, first_seen and last_seen of ip_sightings and prompt_templates."""
+    num, not_positive, too_large = _requests(out["requests"])
+    r.flag(too_large, TOO_LARGE)
+    r.flag(not_positive, NON_POSITIVE)
+    out["requests"] = num
+    first, last = epoch_ms(out["first_seen"]), epoch_ms(out["last_seen"])
+    r.flag(first.isna(), MALFORMED.format(column="first_seen"))
+    r.flag(last.isna(), MALFORMED.format(column="last_seen"))
+    r.flag(first.notna() & last.notna() & (first > last), INVERTED)
+    out["first_seen"], out["last_seen"] = first, last
+
+
+def _columns(kind: str, raw: pd.DataFrame, r: _Reasons) -> pd.DataFrame:
+    """The contract's columns of `raw` (absent ones empty), required values checked present."""
+    spec = FILES[kind]
+    out = pd.DataFrame(index=raw.index)
+    for col in spec.columns:
+        if col not in raw.columns:
+            if col in spec.required:
+                r.flag(pd.Series(True, index=raw.index), MISSING.format(column=col))
+            out[col] = None
+            continue
+        if col in spec.required:
+            r.flag(_blank(raw[col]), MISSING.format(column=col))
+        out[col] = raw[col]
+    if "account_id" in spec.required:
+        ids = out["account_id"].astype(TEXT).str.strip()
+        ok = ids.str.len().between(1, 128) & ids.map(lambda v: isinstance(v, str) and v.isprintable())
+        r.flag(~ok.fillna(False), MALFORMED.format(column="account_id"))
+        out["account_id"] = ids
+    return out
+
+
 def validate(
-    kind: str, raw: pd.DataFrame, known_accounts: Callable[[list[str]], set[str]] | None = None
+    kind: str,
+    raw: pd.DataFrame,
+    known_accounts: Callable[[list[str]], set[str]] | None = None,
+    seen_accounts: set[str] | None = None,
 ) -> Checked:
     """Split `raw` (text columns as read) into loadable rows and quarantined rows.
 
     `known_accounts(ids)` returns which of `ids` the graph (or this delivery) knows; it is
     called once per chunk for the files whose rows must name a known account.
+    `seen_accounts` (accounts files) holds the ids of the file's earlier chunks, so a
+    repeat anywhere in the file is a duplicate; the chunk's ids are added to it.
     The first broken rule is the row's reason.
     """
     spec = FILES[kind]
-    reason = pd.Series(None, index=raw.index, dtype=object)
-
-    def flag(mask: pd.Series, why: str) -> None:
-        mask = mask.fillna(True) if mask.dtype == object else mask
-        reason.loc[mask & reason.isna()] = why
-
-    out = pd.DataFrame(index=raw.index)
-    for col in spec.columns:
-        if col not in raw.columns:
-            if col in spec.required:
-                flag(pd.Series(True, index=raw.index), MISSING.format(column=col))
-            out[col] = None
-            continue
-        if col in spec.required:
-            flag(_blank(raw[col]), MISSING.format(column=col))
-        out[col] = raw[col]
-
-    if "account_id" in spec.required:
-        ids = out["account_id"].astype(TEXT).str.strip()
-        ok = ids.str.len().between(1, 128) & ids.map(lambda v: isinstance(v, str) and v.isprintable())
-        flag(~ok.fillna(False), MALFORMED.format(column="account_id"))
-        out["account_id"] = ids
+    r = _Reasons(raw.index)
+    out = _columns(kind, raw, r)
     if kind == "accounts":
-        dup = out["account_id"].duplicated(keep="first") & reason.isna()
-        flag(dup, DUPLICATE_ACCOUNT)
-        out["created_at"] = epoch_ms(raw["created_at"]) if "created_at" in raw else None
-        flag(out["created_at"].isna(), MALFORMED.format(column="created_at"))
-        for col in ("country", "email_domain", "plan"):
-            out[col] = _clean_optional(out[col])
-        out["email_domain"] = out["email_domain"].map(lambda v: v.lower() if isinstance(v, str) else v)
+        _account_rules(out, r, seen_accounts)
     if "ip" in spec.required:
         texts = out["ip"].astype(TEXT).fillna("")
         out["ip"] = texts.map(lambda t: canonical_ip(t) if t else None)
-        flag(out["ip"].isna(), BAD_ADDRESS)
+        r.flag(out["ip"].isna(), BAD_ADDRESS)
     if kind == "ip_intel":
-        asn = out["asn"].astype(TEXT).str.strip().str.upper().str.removeprefix("AS")
-        asn_num = pd.to_numeric(asn, errors="coerce")
-        flag(asn.notna() & (asn != "") & (asn_num.isna() | (asn_num < 0)), MALFORMED.format(column="asn"))
-        out["asn"] = asn_num.astype(object).where(asn_num.notna(), None).map(
-            lambda v: int(v) if v is not None else None
-        )
-        for col in ("as_org", "ip_type", "proxy_provider"):
-            out[col] = _clean_optional(out[col])
-        out["ip_type"] = out["ip_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
+        _ip_intel_rules(out, r)
     if kind == "payment_methods":
-        out["payment_fingerprint"] = out["payment_fingerprint"].astype(TEXT).str.strip()
-        for col in ("method_type", "bin", "issuer_country"):
-            out[col] = _clean_optional(out[col])
-        out["method_type"] = out["method_type"].map(lambda v: v.lower() if isinstance(v, str) else v)
-        if "first_seen" in raw.columns:
-            first = epoch_ms(raw["first_seen"])
-            flag(~_blank(raw["first_seen"]) & first.isna(), MALFORMED.format(column="first_seen"))
-            out["first_seen"] = first.astype(object).where(first.notna(), None)
+        _payment_rules(out, r)
     if kind == "prompt_templates":
-        h = out["template_hash"].astype(TEXT).str.strip().str.lower()
-        flag(~h.str.fullmatch(r"[0-9a-f]{16,64}").fillna(False), MALFORMED.format(column="template_hash"))
-        out["template_hash"] = h
-        out["capability"] = _clean_optional(out["capability"])
-        out["capability"] = out["capability"].map(lambda v: v.lower() if isinstance(v, str) else v)
-    if "requests" in spec.required:
-        text = out["requests"].astype(TEXT).str.strip()
-        num = pd.to_numeric(text.where(text.str.fullmatch(r"[+-]?\d+").fillna(False)), errors="coerce")
-        flag(num.isna() | (num < 1), NON_POSITIVE)
-        out["requests"] = num
+        _template_rules(out, r)
     if "last_seen" in spec.required:
-        first, last = epoch_ms(raw["first_seen"]), epoch_ms(raw["last_seen"])
-        flag(first.isna(), MALFORMED.format(column="first_seen"))
-        flag(last.isna(), MALFORMED.format(column="last_seen"))
-        flag(first.notna() & last.notna() & (first > last), INVERTED)
-        out["first_seen"], out["last_seen"] = first, last
-
+        _usage_rules(out, r)
     if known_accounts is not None and "account_id" in spec.required:
-        pending = reason.isna()
+        pending = r.pending
         ids = out.loc[pending, "account_id"].dropna().unique().tolist()
         known = known_accounts(ids) if ids else set()
-        flag(pending & ~out["account_id"].isin(known), UNKNOWN_ACCOUNT)
+        r.flag(pending & ~out["account_id"].isin(known), UNKNOWN_ACCOUNT)
 
-    bad = reason.notna()
+    bad = r.reason.notna()
     invalid = raw.loc[bad].copy()
-    invalid["_reason"] = reason[bad]
+    invalid["_reason"] = r.reason[bad]
     valid = out.loc[~bad]
     for col in ("requests", "created_at", "last_seen") + (("first_seen",) if "last_seen" in spec.required else ()):
         if col in valid:

@@ -20,7 +20,8 @@ from delivery import graph_digest, small_delivery, write_delivery
 
 from graph.db.connection import read, resolve_target, session
 from ingest.contract import validate
-from ingest.load import WRITE, _write_batch, batch_parameters, ingest, prefetch
+from ingest.load import ingest, prefetch
+from ingest.writes import WRITE, batch_parameters, write_batch
 
 
 def load(driver, folder, tmp_path, name="report.json", batch_size=10_000):
@@ -61,9 +62,12 @@ def test_new_file_adds_counts_and_widens_times(empty_db, tmp_path):
     later["first_seen"], later["last_seen"] = "2025-12-01T00:00:00Z", "2026-03-01T00:00:00Z"
     write_delivery({"prompt_templates": later}, tmp_path / "d2")
     load(empty_db, tmp_path / "d2", tmp_path, "r2.json")
-    row = read(empty_db, """
+    row = read(
+        empty_db,
+        """
         MATCH ()-[e:USED_TEMPLATE]->() RETURN sum(e.requests) AS total,
-               toString(min(e.first_seen)) AS first, toString(max(e.last_seen)) AS last""")[0]
+               toString(min(e.first_seen)) AS first, toString(max(e.last_seen)) AS last""",
+    )[0]
     assert row["total"] == 2 * frames["prompt_templates"]["requests"].astype(int).sum()
     assert row["first"].startswith("2025-12-01") and row["last"].startswith("2026-03-01")
 
@@ -76,9 +80,21 @@ def test_killed_load_resumes_to_the_same_graph(empty_db, tmp_path):
 
     server.reset()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch.cli", "ingest", str(folder), "--report", str(tmp_path / "k.json"),
-         "--batch-size", "300"],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "ringwatch.cli",
+            "ingest",
+            str(folder),
+            "--report",
+            str(tmp_path / "k.json"),
+            "--batch-size",
+            "300",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     # kill once the relationship files are partly in: some batches of ip_sightings committed
@@ -92,8 +108,9 @@ def test_killed_load_resumes_to_the_same_graph(empty_db, tmp_path):
     partial = graph_digest(empty_db)
     assert partial != clean, "the load finished before it could be killed"
     # resumed with other settings: the batches recorded at the first attempt are kept
-    result = run_cli("ingest", str(folder), "--report", str(tmp_path / "resume.json"), "--batch-size", "70",
-                     "--writers", "1")
+    result = run_cli(
+        "ingest", str(folder), "--report", str(tmp_path / "resume.json"), "--batch-size", "70", "--writers", "1"
+    )
     assert result.returncode == 0, result.stderr
     assert graph_digest(empty_db) == clean
     statuses = {r["status"] for r in json.loads((tmp_path / "resume.json").read_text())["files"].values()}
@@ -107,12 +124,11 @@ def test_a_retry_after_a_lost_commit_writes_nothing_twice(empty_db, tmp_path):
     checked = validate("prompt_templates", frames["prompt_templates"].astype(str), lambda ids: set(ids))
     parameters = batch_parameters("prompt_templates", checked.valid)
     with session(empty_db, write=True) as s:  # the first attempt: rows and marker commit
-        s.execute_write(_write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
+        s.execute_write(write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
     once = graph_digest(empty_db)
     with session(empty_db, write=True) as s:  # the retry: finds the marker, adds nothing
-        s.execute_write(_write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
+        s.execute_write(write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
     assert graph_digest(empty_db) == once
-
 
 
 def test_prefetch_stops_its_thread_when_the_consumer_fails():
@@ -180,12 +196,29 @@ def test_database_lost_mid_load_is_one_line_and_resumable(empty_db, tmp_path, ne
     folder = write_delivery(small_delivery(3000, seed=12), tmp_path / "d")
     relay = CuttableRelay(int(neo4j_server["RINGWATCH_BOLT_PORT"]))
     local = resolve_target()
-    env = {**os.environ, "NEO4J_URI": f"bolt://127.0.0.1:{relay.port}", "NEO4J_USER": local.user,
-           "NEO4J_PASSWORD": local.password}
+    env = {
+        **os.environ,
+        "NEO4J_URI": f"bolt://127.0.0.1:{relay.port}",
+        "NEO4J_USER": local.user,
+        "NEO4J_PASSWORD": local.password,
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ringwatch.cli", "ingest", str(folder), "--report", str(tmp_path / "cut.json"),
-         "--batch-size", "300"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ringwatch.cli",
+            "ingest",
+            str(folder),
+            "--report",
+            str(tmp_path / "cut.json"),
+            "--batch-size",
+            "300",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -220,27 +253,98 @@ BAD_ROWS = {
         ({"account_id": "acct_7_000000", "created_at": "2026-01-02T00:00:00Z"}, "duplicate account_id in file"),
     ],
     "ip_sightings": [
-        ({"account_id": "ghost", "ip": "198.51.100.1", "first_seen": "2026-01-01T00:00:00Z",
-          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "unknown account"),
-        ({"account_id": "acct_7_000001", "ip": "300.1.1.1", "first_seen": "2026-01-01T00:00:00Z",
-          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "bad ip address"),
-        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "2026-01-01T00:00:00Z",
-          "last_seen": "2026-01-02T00:00:00Z", "requests": "0"}, "requests not a positive integer"),
-        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "2026-01-01T00:00:00Z",
-          "last_seen": "2026-01-02T00:00:00Z", "requests": "-4"}, "requests not a positive integer"),
-        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "2026-01-05T00:00:00Z",
-          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "first_seen after last_seen"),
-        ({"account_id": "acct_7_000001", "ip": "198.51.100.1", "first_seen": "",
-          "last_seen": "2026-01-02T00:00:00Z", "requests": "3"}, "missing first_seen"),
+        (
+            {
+                "account_id": "ghost",
+                "ip": "198.51.100.1",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-02T00:00:00Z",
+                "requests": "3",
+            },
+            "unknown account",
+        ),
+        (
+            {
+                "account_id": "acct_7_000001",
+                "ip": "300.1.1.1",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-02T00:00:00Z",
+                "requests": "3",
+            },
+            "bad ip address",
+        ),
+        (
+            {
+                "account_id": "acct_7_000001",
+                "ip": "198.51.100.1",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-02T00:00:00Z",
+                "requests": "0",
+            },
+            "requests not a positive integer",
+        ),
+        (
+            {
+                "account_id": "acct_7_000001",
+                "ip": "198.51.100.1",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-02T00:00:00Z",
+                "requests": "-4",
+            },
+            "requests not a positive integer",
+        ),
+        (
+            {
+                "account_id": "acct_7_000001",
+                "ip": "198.51.100.1",
+                "first_seen": "2026-01-05T00:00:00Z",
+                "last_seen": "2026-01-02T00:00:00Z",
+                "requests": "3",
+            },
+            "first_seen after last_seen",
+        ),
+        (
+            {
+                "account_id": "acct_7_000001",
+                "ip": "198.51.100.1",
+                "first_seen": "",
+                "last_seen": "2026-01-02T00:00:00Z",
+                "requests": "3",
+            },
+            "missing first_seen",
+        ),
     ],
     "prompt_templates": [
-        ({"account_id": "acct_7_000002", "template_hash": "not-hex!", "requests": "1",
-          "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"}, "malformed template_hash"),
-        ({"account_id": "acct_7_000002", "template_hash": "abc", "requests": "1",
-          "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"}, "malformed template_hash"),
-        ({"account_id": "acct_7_000002", "template_hash": "a" * 32, "requests": "1.5",
-          "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"},
-         "requests not a positive integer"),
+        (
+            {
+                "account_id": "acct_7_000002",
+                "template_hash": "not-hex!",
+                "requests": "1",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-01T00:00:00Z",
+            },
+            "malformed template_hash",
+        ),
+        (
+            {
+                "account_id": "acct_7_000002",
+                "template_hash": "abc",
+                "requests": "1",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-01T00:00:00Z",
+            },
+            "malformed template_hash",
+        ),
+        (
+            {
+                "account_id": "acct_7_000002",
+                "template_hash": "a" * 32,
+                "requests": "1.5",
+                "first_seen": "2026-01-01T00:00:00Z",
+                "last_seen": "2026-01-01T00:00:00Z",
+            },
+            "requests not a positive integer",
+        ),
     ],
     "payment_methods": [
         ({"account_id": "acct_7_000003", "payment_fingerprint": ""}, "missing payment_fingerprint"),
@@ -252,8 +356,10 @@ BAD_ROWS = {
 
 def with_bad_rows(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """`frames` with every BAD_ROWS row appended to its file."""
-    return frames | {kind: pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
-                     for kind, rows in BAD_ROWS.items()}
+    return frames | {
+        kind: pd.concat([frames[kind], pd.DataFrame([r for r, _ in rows])], ignore_index=True)
+        for kind, rows in BAD_ROWS.items()
+    }
 
 
 def test_every_kind_of_bad_row_is_quarantined_and_the_rest_loads(empty_db, tmp_path):
@@ -273,7 +379,6 @@ def test_every_kind_of_bad_row_is_quarantined_and_the_rest_loads(empty_db, tmp_p
     assert set(quarantined["_reason"]) == {why for _, why in BAD_ROWS["ip_sightings"]}
     assert "300.1.1.1" in set(quarantined["ip"])  # written whole and unchanged
     assert graph_digest(empty_db)["accounts"] == 100
-
 
 
 def test_check_reports_what_a_load_would_and_writes_nothing(empty_db, tmp_path):
@@ -298,7 +403,11 @@ def test_check_reports_what_a_load_would_and_writes_nothing(empty_db, tmp_path):
         got = loaded["files"][name]
         assert c["status"] == "checked" and c["loaded"] == 0, name
         assert (c["read"], c["valid"], c["quarantined"], c["reasons"]) == (
-            got["read"], got["loaded"], got["quarantined"], got["reasons"]), name
+            got["read"],
+            got["loaded"],
+            got["quarantined"],
+            got["reasons"],
+        ), name
     assert checked["files"]["ip_sightings.csv"]["reasons"]["unknown account"] == 1  # ghost, not the earlier account
     check_q, load_q = tmp_path / "check-quarantine", tmp_path / "load-quarantine"
     assert sorted(f.name for f in check_q.iterdir()) == sorted(f.name for f in load_q.iterdir())
@@ -309,7 +418,7 @@ def test_check_reports_what_a_load_would_and_writes_nothing(empty_db, tmp_path):
 HOSTILE = [
     "x'}) DETACH DELETE n //",
     '"; MATCH (n) DETACH DELETE n; //',
-    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    '=HYPERLINK("http://evil.example","click")',
     "+cmd|' /C calc'!A0",
     "\u202eevil\u202c right-to-left",
     "名前 ✓ emoji 🧪 zero\u200bwidth",
@@ -319,12 +428,14 @@ HOSTILE = [
 
 def test_hostile_text_is_stored_verbatim_never_executed(empty_db, tmp_path):
     frames = small_delivery(20)
-    hostile = pd.DataFrame({
-        "account_id": [f"evil_{i}" for i in range(len(HOSTILE))],
-        "created_at": "2026-01-01T00:00:00Z",
-        "email_domain": [h.lower() for h in HOSTILE],
-        "plan": HOSTILE,
-    })
+    hostile = pd.DataFrame(
+        {
+            "account_id": [f"evil_{i}" for i in range(len(HOSTILE))],
+            "created_at": "2026-01-01T00:00:00Z",
+            "email_domain": [h.lower() for h in HOSTILE],
+            "plan": HOSTILE,
+        }
+    )
     frames["accounts"] = pd.concat([frames["accounts"], hostile], ignore_index=True)
     load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
     stored = read(empty_db, "MATCH (a:Account) WHERE a.id STARTS WITH 'evil_' RETURN a.id AS id, a.plan AS plan")
@@ -403,8 +514,9 @@ def test_every_property_matches_a_model_of_the_rows(empty_db, tmp_path):
     rows = {k: pd.concat([d1[k], d2[k]]) if k in d2 else d1[k] for k in d1}
 
     def folded(frame: pd.DataFrame, keys: list[str]) -> dict:
-        frame = frame.assign(first=_ms(frame["first_seen"]), last=_ms(frame["last_seen"]),
-                             requests=frame["requests"].astype(int))
+        frame = frame.assign(
+            first=_ms(frame["first_seen"]), last=_ms(frame["last_seen"]), requests=frame["requests"].astype(int)
+        )
         g = frame.groupby(keys).agg(requests=("requests", "sum"), first=("first", "min"), last=("last", "max"))
         return {k: tuple(v) for k, v in g.iterrows()}
 
@@ -435,7 +547,8 @@ def test_every_property_matches_a_model_of_the_rows(empty_db, tmp_path):
     for column in ("method_type", "bin", "issuer_country"):
         stored = read(empty_db, "MATCH (p:PaymentMethod) RETURN p.fingerprint AS f, p[$c] AS v", c=column)
         assert {r["f"]: r["v"] for r in stored if r["v"] is not None} == _last_non_empty(
-            pays, ["payment_fingerprint"], column), column
+            pays, ["payment_fingerprint"], column
+        ), column
 
     intel = rows["ip_intel"]
     for column in ("as_org", "proxy_provider"):
@@ -443,10 +556,12 @@ def test_every_property_matches_a_model_of_the_rows(empty_db, tmp_path):
         assert {r["ip"]: r["v"] for r in stored if r["v"] is not None} == _last_non_empty(intel, ["ip"], column)
     links = read(empty_db, "MATCH (i:IP)-[:IN_ASN]->(n) RETURN i.address AS ip, n.number AS asn")
     assert {(r["ip"], r["asn"]) for r in links} == {
-        (ip, int(asn)) for ip, asn in zip(intel["ip"], intel["asn"], strict=True) if asn}
+        (ip, int(asn)) for ip, asn in zip(intel["ip"], intel["asn"], strict=True) if asn
+    }
     links = read(empty_db, "MATCH (i:IP)-[:EXIT_OF]->(p) RETURN i.address AS ip, p.name AS p")
     assert {(r["ip"], r["p"]) for r in links} == {
-        (ip, p) for ip, p in zip(intel["ip"], intel["proxy_provider"], strict=True) if p}
+        (ip, p) for ip, p in zip(intel["ip"], intel["proxy_provider"], strict=True) if p
+    }
     orgs = read(empty_db, "MATCH (n:ASN) RETURN n.number AS n, n.org AS org")
     named = intel[(intel["asn"] != "") & (intel["as_org"] != "")]
     assert {r["n"]: r["org"] for r in orgs} == {int(k): v for k, v in named.groupby("asn")["as_org"].last().items()}

@@ -22,12 +22,18 @@ SAME = [
     ("urls", "Summarise https://example.com/a/b?x=1 briefly", "Summarise http://other.org/page briefly"),
     ("url then dot", "Read www.example.com/x.", "Read https://a.b/c."),
     ("emails", "Draft a reply to alice@example.com", "Draft a reply to bob.smith+tag@corp.co.uk"),
-    ("code blocks", "Fix this:\n```python\nprint(1)\n```\nthanks",
-     "Fix this:\n```js\nconsole.log('a very different program')\nwhile(true){}\n```\nthanks"),
+    (
+        "code blocks",
+        "Fix this:\n```python\nprint(1)\n```\nthanks",
+        "Fix this:\n```js\nconsole.log('a very different program')\nwhile(true){}\n```\nthanks",
+    ),
     ("unclosed code", "Explain ```int main() {}", "Explain ```SELECT * FROM t"),
     ("ids", "Look up order 9f8e7d6c5b4a3f2e1d0c", "Look up order 0123456789abcdef0123"),
-    ("uuids", "Ticket 123e4567-e89b-12d3-a456-426614174000 failed",
-     "Ticket 00000000-0000-0000-0000-000000000000 failed"),
+    (
+        "uuids",
+        "Ticket 123e4567-e89b-12d3-a456-426614174000 failed",
+        "Ticket 00000000-0000-0000-0000-000000000000 failed",
+    ),
     ("tokens with digits", "Use key sk_live_51Habcdefghijklmn", "Use key AKIA2EXAMPLE77KEY99"),
     ("case and space", "  Write   a HAIKU\tabout\n\nthe sea ", "write a haiku about the sea"),
     ("unicode compat", "Ｗｒｉｔｅ a poem", "write a poem"),
@@ -80,8 +86,15 @@ def test_spec_documents_every_pattern_and_its_vectors():
     for name, pattern, _, _ in MASKS:
         if name != "id":  # written as UUID|LONG on two lines in the docstring
             assert pattern in doc, name
-    assert doc.index("1 code") < doc.index("2 url") < doc.index("3 email") < doc.index("4 quoted") \
-        < doc.index("5 id") < doc.index("6 num") < doc.index("7 Unicode NFKC")
+    assert (
+        doc.index("1 code")
+        < doc.index("2 url")
+        < doc.index("3 email")
+        < doc.index("4 quoted")
+        < doc.index("5 id")
+        < doc.index("6 num")
+        < doc.index("7 Unicode NFKC")
+    )
     assert NORMALISATION_SPEC.startswith("## ")
     # the test vectors printed in the spec are what the code computes
     for example in prompts._EXAMPLES:
@@ -96,8 +109,7 @@ LOG = [
     # account, ts, ip, prompt, capability
     ("a1", "2026-03-07T19:40:19Z", "1.2.3.4", f'{SECRET} translate "hello" to French 3 times', "translation"),
     ("a1", "2026-03-07T20:40:19+01:00", "1.2.3.4", f'{SECRET} translate "good night" to French 12 times', ""),
-    ("a1", "2026-03-08T10:00:00", "2001:DB8:0:0:0:0:0:1", f'{SECRET} translate "x" to French 1 times',
-     "translation"),
+    ("a1", "2026-03-08T10:00:00", "2001:DB8:0:0:0:0:0:1", f'{SECRET} translate "x" to French 1 times', "translation"),
     ("a1", "2026-03-09T10:00:00Z", "1.2.3.4", f"{SECRET} solve 2+2", "reasoning"),
     ("a2", "2026-03-09T10:00:00Z", "", f"{SECRET} write code\nspanning lines 42", "coding"),
     ("a2", "2026-03-10T10:00:00Z", "not-an-ip", f"{SECRET} write code\nspanning lines 7", "chat"),
@@ -141,13 +153,16 @@ def test_hash_prompt_log_aggregates_into_contract_files(tmp_path):
         assert str(ipaddress.ip_address(ip)) == ip
 
     tpl = read_out(tmp_path / "out", "prompt_templates")
-    assert list(tpl.columns) == ["account_id", "template_hash", "requests", "first_seen", "last_seen",
-                                 "capability"]
+    assert list(tpl.columns) == ["account_id", "template_hash", "requests", "first_seen", "last_seen", "capability"]
     assert tpl.template_hash.str.fullmatch(r"[0-9a-f]{32}").all()
     by = {(r.account_id, r.template_hash): r for r in tpl.itertuples()}
     t = by[("a1", template_hash(LOG[0][3]))]
     assert (t.requests, t.first_seen, t.last_seen, t.capability) == (
-        "3", "2026-03-07T19:40:19Z", "2026-03-08T10:00:00Z", "translation")
+        "3",
+        "2026-03-07T19:40:19Z",
+        "2026-03-08T10:00:00Z",
+        "translation",
+    )
     t = by[("a2", template_hash(LOG[4][3]))]
     assert (t.requests, t.capability) == ("3", "chat")  # most common non-empty capability
     assert (pd.to_datetime(tpl.first_seen) <= pd.to_datetime(tpl.last_seen)).all()
@@ -188,3 +203,14 @@ def test_hash_prompt_log_rejects_unknown_input(tmp_path):
     no_prompt.write_text("account_id,ts\na,2026-01-01T00:00:00Z\n")
     with pytest.raises(ValueError, match="prompt"):
         hash_prompt_log(no_prompt, tmp_path / "out")
+
+
+def test_spec_tells_partners_how_to_hash_in_linear_time():
+    """The published hash is v1 and unchanged; the spec says how to compute it in linear time."""
+    assert NORMALISATION_SPEC.startswith("## Prompt-template hash (ringwatch v1)")
+    linear = NORMALISATION_SPEC[NORMALISATION_SPEC.index("### Linear time") :]
+    assert "(?<![\\w.%+-])(?>E)+" in linear and "“" in linear and "‘" in linear
+    # the third vector is the one a linear implementation can get wrong
+    tricky = prompts._EXAMPLES[2]
+    assert "@" in tricky and "“" in tricky and "‘" in tricky
+    assert normalise_prompt(tricky) == "mail <email><email> and <str> plan: <str> three “four"
