@@ -66,6 +66,8 @@ KEYS: dict[str, str] = {
     "DetectionRun": "id",
     "Counter": "name",
     "PartnerIndicator": "key",  # source + "|" + STIX indicator id (graph.sharing.indicators)
+    "DetectionParams": "id",  # graph.detection.calibrate: weights fitted on decisions
+    "SavedView": "id",  # graph.investigate.saved: a ring graph kept under a name
 }
 
 # The behaviours a ring is scored on (graph.detection.scoring), in the order they are shown.

@@ -155,11 +155,87 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
 
 
+CANVAS = 'iframe[src*="st_link_analysis"]'
+CY = "document.getElementById('cy')?._cyreg?.cy"
+
+
+def canvas(page):
+    """The graph canvas (st-link-analysis's iframe) once Cytoscape has drawn nodes: (iframe locator, frame)."""
+    frame_el = page.locator(CANVAS).first
+    frame_el.wait_for()
+    frame = frame_el.element_handle().content_frame()
+    frame.wait_for_selector("#cy canvas", state="attached")
+    page.wait_for_function(
+        "el => { const cy = el.contentDocument?.getElementById('cy')?._cyreg?.cy; return cy && cy.nodes().length > 0 }",
+        arg=frame_el.element_handle(),
+    )
+    return frame_el, frame
+
+
+def canvas_nodes(frame) -> list[dict]:
+    """Every node Cytoscape has drawn: id, data and its position on the page's viewport (inside the iframe)."""
+    return frame.evaluate(
+        f"""() => {{
+        const cy = {CY}; const box = document.getElementById('cy').getBoundingClientRect();
+        return cy.nodes().map(n => ({{id: n.id(), kind: n.data('kind'), expanded: n.data('expanded'),
+            x: box.left + n.renderedPosition('x'), y: box.top + n.renderedPosition('y'),
+            px: n.position('x'), py: n.position('y')}}));
+        }}"""
+    )
+
+
+def on_page(frame_el, node: dict) -> tuple[float, float]:
+    box = frame_el.bounding_box()
+    return box["x"] + node["x"], box["y"] + node["y"]
+
+
 def local_log_in(page, name: str, password: str) -> None:
     """Fill the login form and press "Log in"."""
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in", exact=True).click()
+
+
+def canvas_zoom_and_expand(page, tmp_path: Path) -> None:
+    """On the ring's canvas: every node drawn, the wheel zooms, Expand (the selectbox's node), then a double
+    click on an unexpanded binding entity adds its neighbours while it stays where it is."""
+    frame_el, frame = canvas(page)
+    wait_idle(page)
+    drawn = canvas_nodes(frame)
+    caption = page.get_by_text("of at most 150 nodes drawn").first.inner_text()
+    assert len(drawn) == int(caption.split(" of at most")[0]) > 0  # every node of the ring's graph is drawn
+    assert {n["kind"] for n in drawn} >= {"account"}
+    shot(page, tmp_path, "app-2-ring")
+
+    # zoom with the wheel over the canvas
+    zoom = frame.evaluate(f"() => {CY}.zoom()")
+    box = frame_el.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(800)
+    assert frame.evaluate(f"() => {CY}.zoom()") > zoom
+    frame.evaluate(f"() => {CY}.fit()")
+
+    # expand the node chosen in the selectbox (a binding entity)
+    page.get_by_role("button", name="Expand", exact=True).click()
+    page.get_by_text("Expanded ").first.wait_for()
+    wait_idle(page)
+    frame_el, frame = canvas(page)  # each expansion draws a new canvas (canvas.draw)
+    # ... and one more by double-clicking it on the canvas (an unexpanded binding entity)
+    kinds = ("prompt template", "payment method", "IP address")
+    node = next(n for n in canvas_nodes(frame) if n["kind"] in kinds and n["expanded"] == "no")
+    before = {n["id"]: (n["px"], n["py"]) for n in canvas_nodes(frame)}
+    page.mouse.dblclick(*on_page(frame_el, node))
+    page.get_by_text("Expanded ").filter(has_text=node["id"].split(":", 1)[1][:8]).first.wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    frame_el, frame = canvas(page)  # each expansion draws a new canvas (canvas.draw)
+    after = {n["id"]: n for n in canvas_nodes(frame)}
+    assert set(before) <= set(after)  # its neighbours are drawn (in a small ring they may be already) ...
+    # ... and every node drawn before stayed where it was (within a pixel)
+    moved = {n: max(abs(after[n]["px"] - x), abs(after[n]["py"] - y)) for n, (x, y) in before.items()}
+    assert {n: d for n, d in moved.items() if d > 1} == {}
+    shot(page, tmp_path, "app-3-expanded")
 
 
 def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
@@ -194,27 +270,7 @@ def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
     pill.wait_for()
     assert page.locator(".rw-title").inner_text().startswith(f"Ring {top['id']}")
     assert pill.get_attribute("data-status") == top["status"]
-    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
-    wait_idle(page)
-    shot(page, tmp_path, "app-2-ring")
-
-    # expand the node chosen in the selectbox (a binding entity)
-    page.get_by_role("button", name="Expand", exact=True).click()
-    page.get_by_text("Expanded ").first.wait_for()
-    wait_idle(page)
-    # ... and one more by clicking it in the chart (an unexpanded binding entity)
-    chart = page.locator('[data-testid="stVegaLiteChart"]').first
-    unexpanded = 'path[aria-roledescription="point"][aria-label*="expanded: no"]'
-    node = chart.locator(
-        ", ".join(
-            f'{unexpanded}[aria-label*="kind: {kind}"]' for kind in ("prompt template", "payment method", "IP address")
-        )
-    ).first
-    key = node.get_attribute("aria-label").split("key: ")[1].split(";")[0]
-    node.click()
-    page.get_by_text("Expanded ").filter(has_text=key[:8]).first.wait_for()
-    wait_idle(page)
-    shot(page, tmp_path, "app-3-expanded")
+    canvas_zoom_and_expand(page, tmp_path)
 
     # mark the ring blocked: decision, reason, record (as the logged-in user: nobody types a name)
     form = page.locator('[data-testid="stForm"]').filter(has_text="Record a decision")
@@ -256,7 +312,7 @@ def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
     page.get_by_label("Account id, IP address", exact=False).fill(ip)
     page.get_by_role("button", name="Search", exact=True).click()
     page.get_by_text("Rings it touches").wait_for()
-    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+    canvas(page)
     wait_idle(page)
     shot(page, tmp_path, "app-5-search")
     page.close()
@@ -264,7 +320,7 @@ def test_queue_to_ring_expand_and_block(served_app, browser, driver, tmp_path):
 
 def ring_page_shown(page, ring_id: str) -> None:
     page.locator(".rw-title").filter(has_text=f"Ring {ring_id}").wait_for()
-    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+    canvas(page)
     wait_idle(page)
 
 
@@ -331,3 +387,68 @@ def test_members_awaiting_review_and_a_block_waiting_for_approval(
         ("decide", leads[0]),
     ]
     context.close()
+
+
+def test_a_saved_view_opens_for_a_colleague_and_a_case_is_assigned(served_app, leads, browser, driver, tmp_path):
+    """Expand on the canvas, save the view; its link in a second browser context (another user) draws the same
+    nodes. On the way: "Assign to me" and a comment, then "assigned to me" on the queue."""
+    ring_id = read(
+        driver,
+        "MATCH (r:Ring) WHERE r.status = 'suspected' AND r.assignee IS NULL RETURN r.id AS id "
+        "ORDER BY r.score DESC LIMIT 1",
+    )[0]["id"]
+    first = browser.new_context(viewport={"width": 1440, "height": 1700})
+    page = first.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{served_app}/?ring={ring_id}")
+    local_log_in(page, leads[0], PASSWORD)
+    ring_page_shown(page, ring_id)
+    # the case: take it, say something
+    page.get_by_role("button", name="Assign to me").click()
+    page.locator(f".rw-case[data-assignee='{leads[0]}'][data-state='in progress']").wait_for()
+    page.get_by_label("Add a comment").fill("Checking the shared cards with payments.")
+    page.get_by_role("button", name="Add comment").click()
+    page.locator(".rw-comment").filter(has_text="Checking the shared cards with payments.").wait_for()
+    wait_idle(page)
+    shot(page, tmp_path, "app-9-case")
+    # expand a node by double-clicking it on the canvas, then save the view
+    frame_el, frame = canvas(page)
+    node = next(n for n in canvas_nodes(frame) if n["kind"] != "account" and n["expanded"] == "no")
+    page.mouse.dblclick(*on_page(frame_el, node))
+    page.get_by_text("Expanded ").first.wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    _, frame = canvas(page)
+    drawn = {n["id"] for n in canvas_nodes(frame)}
+    page.get_by_text("Saved views (0)").click()
+    page.get_by_label("Save this graph (members drawn and expansions) as").fill("cards, expanded")
+    page.get_by_role("button", name="Save view").click()
+    link = page.locator("a.rw-view").filter(has_text="cards, expanded")
+    link.wait_for()
+    href = link.get_attribute("href")
+    view = read(driver, "MATCH (v:SavedView {name: 'cards, expanded'}) RETURN v.id AS id, v.nodes AS nodes")[0]
+    assert href == f"./?view={view['id']}" and set(view["nodes"]) == drawn
+    # a colleague, in another browser context, follows the link
+    second = browser.new_context(viewport={"width": 1440, "height": 1500})
+    other = second.new_page()
+    other.set_default_timeout(60_000)
+    other.goto(f"{served_app}/{href}")
+    local_log_in(other, leads[1], PASSWORD)
+    ring_page_shown(other, ring_id)
+    _, other_frame = canvas(other)
+    other.wait_for_timeout(1000)
+    assert {n["id"] for n in canvas_nodes(other_frame)} == drawn
+    assert next(n for n in canvas_nodes(other_frame) if n["id"] == node["id"])["expanded"] == "yes"  # redrawn
+    shot(other, tmp_path, "app-10-saved-view")
+    # the first lead's queue, "assigned to me"
+    page.locator('[data-testid="stSidebar"]').get_by_text("Ring queue", exact=True).click()
+    page.get_by_text("Rings in queue").wait_for()
+    wait_idle(page)
+    page.get_by_label("Cases", exact=True).click()
+    page.get_by_role("option", name="assigned to me").click()
+    wait_idle(page)
+    page.get_by_text("Rings in queue").wait_for()
+    shot(page, tmp_path, "app-11-assigned-to-me")
+    assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == "1"
+    first.close()
+    second.close()

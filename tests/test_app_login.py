@@ -200,7 +200,7 @@ def sso_log_in(pg, app_url: str, idp_url: str, sub: str) -> None:
 def open_ring_page(pg, app_url: str, ring_id: str) -> None:
     pg.goto(f"{app_url}/?ring={ring_id}")  # a new session: the login cookie carries the identity
     pg.locator(".rw-title").filter(has_text=f"Ring {ring_id}").wait_for()
-    pg.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+    pg.locator('iframe[src*="st_link_analysis"]').first.wait_for()  # the graph canvas
     wait_idle(pg)
 
 

@@ -11,6 +11,9 @@ analyst only ever reach Cypher as parameters; every statement has a LIMIT.
                   population, ring_view (everything the ring page reads, timed)
   subgraph.py     Node, Subgraph (bounded by a node budget), ring_graph, expand, entity_graph
   search.py       search, entity, rings_touching
+  library.py      run_read_only (a library query, read-only, row limit, timeout), display/csv frames,
+                  result_graph
+  saved.py        saved views (:SavedView): save_view, load_view, ring_views, restore
   present.py      pure helpers: parse_json, top_capabilities, to_py, age_text, short_label,
                   timeline_series
 """

@@ -24,6 +24,9 @@ class QueueFilter:
     max_size: int | None = None
     capability: str | None = None
     changed_only: bool = False
+    assignee: str | None = None  # only rings assigned to this user
+    unassigned: bool = False  # only rings nobody has
+    case_state: str | None = None  # only cases in this state (open, in progress, decided)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -33,12 +36,15 @@ class QueueFilter:
             "max_size": None if self.max_size is None else int(self.max_size),
             "capability": self.capability or None,
             "changed_only": bool(self.changed_only),
+            "assignee": self.assignee or None,
+            "unassigned": bool(self.unassigned),
+            "case_state": self.case_state or None,
         }
 
 
 def queue(driver: neo4j.Driver, flt: QueueFilter, skip: int = 0, limit: int = QUEUE_LIMIT) -> pd.DataFrame:
-    """Rings by score, with age, growth and review flags (`flags`: needs review, waiting for approval,
-    members awaiting review); one row per ring."""
+    """Rings by score, with age, growth, review flags (`flags`: needs review, waiting for approval,
+    members awaiting review) and the case (`assignee`, `case_state`); one row per ring."""
     rows = q(driver, QUEUE, skip=int(skip), limit=int(limit), **flt.params())
     frame = pd.DataFrame(
         rows,
@@ -58,6 +64,8 @@ def queue(driver: neo4j.Driver, flt: QueueFilter, skip: int = 0, limit: int = QU
             "needs_review",
             "pending",
             "awaiting",
+            "assignee",
+            "case_state",
         ],
     )
     now = datetime.now(UTC)

@@ -28,6 +28,9 @@ WHERE r.status IN $statuses
   AND r.size >= $min_size AND ($max_size IS NULL OR r.size <= $max_size)
   AND ($capability IS NULL OR $capability IN r.capabilities)
   AND (NOT $changed_only OR r.previous_size IS NULL OR r.size <> r.previous_size OR r.new_members > 0)
+  AND ($assignee IS NULL OR r.assignee = $assignee)
+  AND (NOT $unassigned OR r.assignee IS NULL)
+  AND ($case_state IS NULL OR coalesce(r.case_state, 'open') = $case_state)
 """
 
 QUEUE = (
@@ -42,7 +45,8 @@ RETURN r.id AS id, r.status AS status, r.score AS score, r.size AS size, r.previ
        coalesce(r.new_members, 0) AS new_members, r.first_detected AS first_detected,
        r.last_detected AS last_detected, r.reason AS reason, r.capability_mix AS capability_mix,
        d.actor AS decided_by, d.at AS decided_at, coalesce(r.needs_review, false) AS needs_review,
-       r.pending AS pending, coalesce(r.awaiting, 0) AS awaiting
+       r.pending AS pending, coalesce(r.awaiting, 0) AS awaiting,
+       r.assignee AS assignee, coalesce(r.case_state, 'open') AS case_state
 """
 )
 

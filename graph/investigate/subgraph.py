@@ -51,6 +51,8 @@ class Subgraph:
     edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     ring_id: str | None = None
+    expansions: list[str] = field(default_factory=list)  # node ids expanded, in order (a saved view replays them)
+    members_drawn: int | None = None  # how many members ring_graph drew first
 
     def full(self) -> bool:
         return len(self.nodes) >= self.max_nodes
@@ -99,7 +101,7 @@ def ring_graph(
     """The ring as drawn first: its strongest members, the entities binding them (the Ring's
     `bound` list), the proxy services of bound addresses, and a few outside accounts that
     share the bound entities (bystanders)."""
-    g = Subgraph(max_nodes=max_nodes, ring_id=r["id"])
+    g = Subgraph(max_nodes=max_nodes, ring_id=r["id"], members_drawn=int(members_drawn))
     bound = r.get("bound_list") or []
     by_kind = {k: [b["key"] for b in bound if b.get("kind") == k] for k in ("payment", "ip", "template")}
     entities = q(
@@ -205,6 +207,8 @@ def expand(
     if nid not in g.nodes:
         g.add_node(Node(nid, kind, key, KIND_NAMES.get(kind, kind), {}, pinned=True))
     node = g.nodes.get(nid)
+    if nid not in g.expansions:
+        g.expansions.append(nid)
     if node is not None:
         node.expanded = True
         node.pinned = True

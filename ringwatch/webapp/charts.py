@@ -187,3 +187,50 @@ def score_terms_chart(terms: pd.DataFrame, unit: str) -> alt.Chart:
         )
         .properties(height=max(140, 26 * len(terms)))
     )
+
+
+def result_graph_chart(g: Any, height: int = 420) -> alt.LayerChart:
+    """The nodes and relationships of a query result (graph.investigate.library.ResultGraph), spring layout;
+    colour by first label, caption by key property, relationship types in the tooltip."""
+    import networkx as nx
+
+    from graph.investigate.library import node_caption
+
+    graph = nx.Graph()
+    graph.add_nodes_from(g.nodes)
+    graph.add_edges_from((e["_start"], e["_end"]) for e in g.edges.values())
+    pos = nx.spring_layout(graph, seed=7) if len(graph) > 1 else {n: (0.0, 0.0) for n in graph}
+    nodes = pd.DataFrame(
+        [
+            {
+                "x": float(pos[i][0]),
+                "y": float(pos[i][1]),
+                "label": (n.get("_labels") or ["?"])[0],
+                "caption": node_caption(n),
+                "properties": ", ".join(f"{k}={v}" for k, v in n.items() if not k.startswith("_"))[:300],
+            }
+            for i, n in g.nodes.items()
+        ]
+    )
+    edges = pd.DataFrame(
+        [
+            {
+                "x": float(pos[e["_start"]][0]),
+                "y": float(pos[e["_start"]][1]),
+                "x2": float(pos[e["_end"]][0]),
+                "y2": float(pos[e["_end"]][1]),
+                "type": e["_type"],
+            }
+            for e in g.edges.values()
+        ],
+        columns=["x", "y", "x2", "y2", "type"],
+    )
+    x, y = alt.X("x:Q", axis=AXIS), alt.Y("y:Q", axis=AXIS)
+    edge_layer = alt.Chart(edges).mark_rule(opacity=0.4, color="#9aa5b1").encode(x=x, y=y, x2="x2:Q", y2="y2:Q")
+    node_layer = (
+        alt.Chart(nodes)
+        .mark_circle(size=180, opacity=0.9)
+        .encode(x=x, y=y, color=alt.Color("label:N", title=None), tooltip=["label:N", "caption:N", "properties:N"])
+    )
+    text = alt.Chart(nodes).mark_text(dy=-12, fontSize=11).encode(x=x, y=y, text="caption:N")
+    return alt.layer(edge_layer, node_layer, text).properties(height=height).configure_view(strokeWidth=0)

@@ -19,13 +19,14 @@ from graph.db.connection import resolve_target
 from graph.review.actors import Actor
 from ringwatch.webapp import auth, data
 from ringwatch.webapp.layout import CSS, fmt_time, md_escape
-from ringwatch.webapp.state import EXPORT, QUEUE, RING, SEARCH, apply_goto, go
+from ringwatch.webapp.state import EXPORT, QUERIES, QUEUE, RING, SEARCH, apply_goto, go
 
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGE_FILES = {
     QUEUE: ("queue.py", ":material/format_list_numbered:"),
     RING: ("ring.py", ":material/hub:"),
     SEARCH: ("search.py", ":material/search:"),
+    QUERIES: ("queries.py", ":material/terminal:"),
     EXPORT: ("export.py", ":material/download:"),
 }
 
@@ -42,12 +43,16 @@ def pages() -> dict[str, st.Page]:
 
 
 def boot() -> None:
-    """On a session's first run, a `?ring=R-000042` or `?search=...` link opens that ring or search."""
+    """On a session's first run, a `?ring=R-000042`, `?view=ID` (a saved view) or `?search=...` link opens
+    that ring, view or search."""
     if "booted" in st.session_state:
         return
     st.session_state["booted"] = True
     params = st.query_params
-    if params.get("ring"):
+    if params.get("view"):
+        go(RING, view_id=str(params["view"]))
+        del st.query_params["view"]
+    elif params.get("ring"):
         go(RING, ring_id=str(params["ring"]))
     elif params.get("search"):
         go(SEARCH, search_text=str(params["search"]), search_for=str(params["search"]))

@@ -12,8 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-QUEUE, RING, SEARCH, EXPORT = "Ring queue", "Ring", "Search", "Export"
-PAGES = (QUEUE, RING, SEARCH, EXPORT)
+QUEUE, RING, SEARCH, QUERIES, EXPORT = "Ring queue", "Ring", "Search", "Queries", "Export"
+PAGES = (QUEUE, RING, SEARCH, QUERIES, EXPORT)
 
 
 def state(key: str, default: Any) -> Any:

@@ -1,6 +1,7 @@
 """Reusable pieces of the pages: the graph panel (chart, expansion) and the decision forms.
 
-  graph_panel / draw_graph / do_expand   a Subgraph drawn with its "Node to expand" controls
+  graph_panel / draw_graph / do_expand   a Subgraph on the canvas (canvas.py; the Altair chart if the component
+                                         is missing) with its "Node to expand" controls
   decision_form / submit_decision        record a decision on the ring or selected members
   awaiting_panel / submit_extend         members awaiting review, and extending the decision to them
   approval_panel / submit_approve        a block waiting for a second lead, and approving it
@@ -25,7 +26,7 @@ from graph.investigate.present import short_label
 from graph.review.actors import Actor, PermissionDenied
 from graph.review.decisions import DecisionError, approve, decide, extend, undo
 from graph.vocabulary import DECIDED_STATUSES, KIND_NAMES
-from ringwatch.webapp import charts, data
+from ringwatch.webapp import canvas, charts, data
 from ringwatch.webapp.auth import current_actor
 from ringwatch.webapp.layout import edge_rows, event_change, fmt_time, layout, node_rows
 from ringwatch.webapp.state import SEARCH, go, open_ring
@@ -97,9 +98,18 @@ def graph_panel(driver, g: sg.Subgraph, ctx: str) -> None:
     if expand_now and chosen:
         do_expand(driver, g, chosen, ctx)
     msg = st.session_state.pop(f"expand_msg:{ctx}", None)
+    note = st.container()  # always there, so the canvas below keeps its place (a moved component is remounted)
     if msg:
-        st.success(msg)
-    clicked = draw_graph(g, ctx, selected=chosen)
+        note.success(msg)
+    if canvas.available() and g.nodes:
+        clicked = canvas.draw(g, ctx, positions(g, ctx))  # a double click: expand it (even if clicked before)
+        st.session_state.pop(f"clicked:{ctx}", None)
+        st.caption(
+            "Scroll to zoom, drag to pan or move a node; click a node for its details, double-click it "
+            "(or the expand button in its panel) to expand it."
+        )
+    else:
+        clicked = draw_graph(g, ctx, selected=chosen)
     if clicked and clicked in g.nodes and clicked != st.session_state.get(f"clicked:{ctx}"):
         st.session_state[f"clicked:{ctx}"] = clicked
         st.session_state[f"clicked_pending:{ctx}"] = clicked

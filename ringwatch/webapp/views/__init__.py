@@ -3,6 +3,7 @@
   queue.py    the ring queue (filters, counts, the table; a row opens its ring)
   ring.py     one ring: header, graph, members, activity, features, history, the decision form
   search.py   find an entity; its rings and its neighbourhood
+  queries.py  the query library: a form per query from its @param header, read-only runs, CSV
   export.py   the block list as CSV and JSON downloads
 
 Streamlit runs a page file as `__main__` each time it is shown: each file ends with

@@ -11,15 +11,17 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
+from neo4j.exceptions import Neo4jError
 
 from graph.detection.scoring import score_terms
 from graph.investigate import ring as ir
+from graph.investigate import saved
 from graph.investigate import subgraph as sg
 from graph.investigate.present import age_text, timeline_series
-from graph.review.actors import Actor
+from graph.review.actors import Actor, PermissionDenied
 from graph.review.decisions import awaiting, history
 from graph.vocabulary import DECIDED_STATUSES
-from ringwatch.webapp import charts, data, widgets
+from ringwatch.webapp import cases, charts, data, widgets
 from ringwatch.webapp.auth import current_actor
 from ringwatch.webapp.layout import STATUS_COLOUR, event_change, fmt_time
 from ringwatch.webapp.state import QUEUE, flash, go
@@ -73,9 +75,9 @@ def header(r: dict) -> None:
 def graph_tab(driver, r: dict) -> None:
     ring_id = r["id"]
     ctx = f"ring:{ring_id}"
-    drawn = st.select_slider(
-        "Members drawn", [10, 20, 40, 60, 90, 120], value=sg.DEFAULT_MEMBERS_DRAWN, key=f"members_drawn:{ring_id}"
-    )
+    key = f"members_drawn:{ring_id}"
+    start = {} if key in st.session_state else {"value": sg.DEFAULT_MEMBERS_DRAWN}  # a saved view sets it
+    drawn = st.select_slider("Members drawn", [10, 20, 40, 60, 90, 120], key=key, **start)
     g = st.session_state.get(f"graph:{ctx}")
     if g is None or st.session_state.get(f"graph_drawn:{ctx}") != drawn:
         g = sg.ring_graph(driver, r, drawn)
@@ -83,6 +85,72 @@ def graph_tab(driver, r: dict) -> None:
         st.session_state[f"graph_drawn:{ctx}"] = drawn
         st.session_state.pop(f"pos:{ctx}", None)
     widgets.graph_panel(driver, g, ctx)
+    views_panel(driver, ring_id, ctx)
+
+
+def submit_save_view(ring_id: str, ctx: str) -> None:
+    """Keep the graph on screen (its members drawn and expansions) as a named view."""
+    s = st.session_state
+    g = s.get(f"graph:{ctx}")
+    try:
+        view_id = saved.save_view(data.get_driver(), current_actor(), g, s.get(f"view_name:{ring_id}") or "")
+    except (saved.ViewError, PermissionDenied) as e:
+        s["flash"] = ("error", f"View not saved: {e}.")
+        return
+    except data.DB_ERRORS + (Neo4jError,) as e:
+        s["flash"] = ("error", f"View not saved, the database failed: {e}")
+        return
+    s["saved_view"] = view_id
+    s["flash"] = ("ok", f"View saved: anyone logged in opens it at the app's address + ?view={view_id}")
+    s[f"view_name:{ring_id}"] = ""
+
+
+def views_panel(driver, ring_id: str, ctx: str) -> None:
+    """Save the graph as a named view; the ring's saved views as links (`./?view=ID`, the app's root: before
+    login the login page is the only page, so a link to `ring?...` would be "page not found")."""
+    views = saved.ring_views(driver, ring_id)
+    with st.expander(f"Saved views ({len(views)})", expanded=bool(views)):
+        with st.form(f"save_view:{ring_id}", border=False):
+            c1, c2 = st.columns([4, 1])
+            c1.text_input(
+                "Save this graph (members drawn and expansions) as",
+                key=f"view_name:{ring_id}",
+                max_chars=saved.MAX_NAME,
+                placeholder="e.g. shared BIN 4945, expanded",
+            )
+            c2.write("")
+            c2.form_submit_button("Save view", on_click=submit_save_view, args=(ring_id, ctx), key="save_view_btn")
+        for v in views:
+            st.markdown(
+                f"<a class='rw-view' href='./?view={html.escape(v['id'])}' target='_self'>"
+                f"{html.escape(v['name'])}</a> <span class='rw-meta'>{html.escape(v['by'] or '')}, "
+                f"{fmt_time(v['at'])} UTC, {v['nodes']} nodes</span>",
+                unsafe_allow_html=True,
+            )
+
+
+def open_view(driver, view_id: str) -> None:
+    """A `?view=ID` link: the view's ring, drawn as it was saved (same members drawn, same expansions)."""
+    view = saved.load_view(driver, view_id)
+    if view is None:
+        st.session_state["flash"] = ("error", f"No saved view {view_id!r} (it may have been removed).")
+        return
+    r = ir.ring(driver, view["ring"])
+    if r is None:
+        st.session_state["flash"] = ("error", f"The view's ring {view['ring']} is no longer in the database.")
+        return
+    ring_id, ctx = r["id"], f"ring:{r['id']}"
+    g = saved.restore(driver, r, view)
+    st.session_state.update(
+        {
+            "ring_id": ring_id,
+            f"graph:{ctx}": g,
+            f"graph_drawn:{ctx}": g.members_drawn,
+            f"members_drawn:{ring_id}": g.members_drawn,
+            "open_view": view,
+        }
+    )
+    st.session_state.pop(f"pos:{ctx}", None)
 
 
 def members_tab(driver, ring_id: str) -> None:
@@ -221,6 +289,7 @@ def decisions_column(r: dict, events: list[dict], actor: Actor) -> None:
 
 def no_ring() -> None:
     st.title("Ring")
+    flash()
     st.info("Open a ring from the queue, or type its id.")
     typed = st.text_input("Ring id", key="ring_id_input", placeholder="R-000001")
     if typed:
@@ -229,6 +298,9 @@ def no_ring() -> None:
 
 
 def render(driver) -> None:
+    view_id = st.session_state.pop("view_id", None)
+    if view_id:
+        open_view(driver, view_id)
     ring_id = st.session_state.get("ring_id")
     if not ring_id:
         no_ring()
@@ -261,6 +333,7 @@ def render(driver) -> None:
         with tabs[4]:
             history_tab(r, events, actor)
     with right:
+        cases.case_panel(driver, r, actor)
         decisions_column(r, events, actor)
 
 
