@@ -164,14 +164,30 @@ def ingest_cmd(
         help="Validate only: write the report and quarantine, change nothing in the database "
         "(it is read to know accounts delivered earlier).",
     ),
+    bulk: bool = typer.Option(
+        False,
+        "--bulk",
+        help="First load of an empty local database through Neo4j's offline importer (stops and restarts "
+        "the server; later deliveries load without --bulk).",
+    ),
 ) -> None:
-    """Validate and load a delivery; invalid rows go to quarantine with their reason."""
+    """Validate and load a delivery; invalid rows go to quarantine with their reason.
+
+    Example: ringwatch ingest delivery/ --report out/ingest.json   (first load: add --bulk)
+    """
     from graph.db.connection import open_driver
     from ingest.load import IngestError, ingest
 
+    if bulk and check:
+        fail("--bulk and --check do not go together: check a delivery with --check, then load it with --bulk")
     driver = open_driver()
     try:
-        ingest(driver, folder, report, batch_size, console=err, writers=writers, check=check)
+        if bulk:
+            from ingest.bulk import bulk_ingest
+
+            bulk_ingest(driver, folder, report, batch_size, console=err, writers=writers)
+        else:
+            ingest(driver, folder, report, batch_size, console=err, writers=writers, check=check)
     except IngestError as e:
         fail(str(e))
     finally:

@@ -16,11 +16,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -324,3 +327,100 @@ def reset() -> int:
         return before
     finally:
         driver.close()
+
+
+# The offline importer: Neo4j's own `neo4j-admin database import full` (org.neo4j.cli.AdminTool
+# with the import command of neo4j-import-tool, both among the jars server/pom.xml resolves).
+ADMIN_TOOL = "org.neo4j.cli.AdminTool"
+IMPORT_HEAP = "2g"  # the importer keeps its large structures off the heap (--max-off-heap-memory)
+
+
+def import_offline(
+    folder: Path,
+    arguments: list[str],
+    database: str = "neo4j",
+    on_line: Callable[[str], None] | None = None,
+) -> None:
+    """Run Neo4j's offline importer on the local server's store; the server must be stopped.
+
+    `arguments` are the importer's own options (`--nodes=Label=file.csv`, ...), naming files
+    relative to `folder`: the importer reads a file name as a pattern, so a state directory
+    whose path holds pattern characters cannot break it. DATABASE's store is replaced
+    (--overwrite-destination): the caller makes sure it held nothing worth keeping. Every
+    line the importer prints goes to `on_line` and to logs/import.log. When the import fails
+    or is interrupted, the half-written store is removed, so the next start opens an empty
+    database, and ServerError carries the importer's last lines.
+    """
+    pid = running_pid()
+    if pid:
+        raise ServerError(f"the local server is running (pid {pid}): stop it with `ringwatch db stop` first")
+    build()
+    p = paths()
+    log = p.state / "logs" / "import.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="import-conf-", dir=p.state) as conf:
+        cmd = [
+            "java",
+            f"-Xmx{IMPORT_HEAP}",
+            "-XX:+UseG1GC",
+            "-Dfile.encoding=UTF-8",
+            "-cp",
+            f"{LIB}/*",
+            ADMIN_TOOL,
+            "database",
+            "import",
+            "full",
+            "--overwrite-destination=true",
+            "--report-file=import.report",
+            *arguments,
+            database,
+        ]
+        # NEO4J_HOME is the launcher's home, so the store lands where the server reads it;
+        # NEO4J_CONF is empty: the importer runs with Neo4j's defaults, as the launcher does.
+        env = dict(os.environ, NEO4J_HOME=str(p.state), NEO4J_CONF=conf)
+        try:
+            code = _run_importer(cmd, env, folder, log, on_line)
+        except BaseException:  # interrupted: the store it was writing is of no use
+            _remove_store(p.state, database)
+            raise
+    if code != 0:
+        _remove_store(p.state, database)
+        raise ServerError(
+            f"the offline import failed (exit status {code}); the database is empty again. "
+            f"The importer's log ({log}) ends:\n" + tail(log, 25)
+        )
+
+
+def _run_importer(
+    cmd: list[str], env: dict[str, str], cwd: Path, log: Path, on_line: Callable[[str], None] | None
+) -> int:
+    """Run the importer, copying its output to `log` and `on_line`; its exit status."""
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd[cmd.index(ADMIN_TOOL) :])}\n")
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            text=True,
+            errors="replace",
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            return proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted (or on_line failed): no importer is left behind
+                proc.kill()
+                proc.wait()
+
+
+def _remove_store(state: Path, database: str) -> None:
+    """Delete DATABASE's store and transaction logs; the server creates it empty at its next start."""
+    for sub in ("databases", "transactions"):
+        shutil.rmtree(state / "data" / sub / database, ignore_errors=True)
