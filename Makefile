@@ -36,6 +36,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
 # The unit tests: pure logic, no database, seconds.
@@ -45,6 +46,7 @@ test-fast: $(VENV)/.installed
 # Needs the virtualenv only (no Maven, no database).
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Benchmarks empty the database they run on, so they get their own state directory and port,
 # and never inherit NEO4J_* (which could point them at a real database).

@@ -118,8 +118,10 @@ def main() -> None:
         m["queue"] = {"cold_s": cold, "p50_s": statistics.median(runs), "max_s": max(runs), "n": len(runs)}
 
         # --- ring view -----------------------------------------------------------------------------
-        top = [r["id"] for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT $n",
-                                     n=args.rings)]
+        top = [
+            r["id"]
+            for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT $n", n=args.rings)
+        ]
         largest = read(driver, "MATCH (r:Ring) RETURN r.id AS id, r.size AS size ORDER BY r.size DESC LIMIT 1")[0]
         ring_ids = list(dict.fromkeys([*top, largest["id"]]))
         per_ring, parts, views = {}, {}, {}
@@ -133,13 +135,22 @@ def main() -> None:
                 for k, v in view["timings"].items():
                     parts.setdefault(k, []).append(v)
             views[rid] = view
-            per_ring[rid] = {"size": int(view["ring"].get("size") or 0), "p50_s": statistics.median(runs),
-                             "max_s": max(runs)}
+            per_ring[rid] = {
+                "size": int(view["ring"].get("size") or 0),
+                "p50_s": statistics.median(runs),
+                "max_s": max(runs),
+            }
             all_runs += runs
-        m["ring view"] = {"cold_s": cold, "p50_s": statistics.median(all_runs), "p95_s": pct(all_runs, 95),
-                          "max_s": max(all_runs), "n": len(all_runs), "rings": per_ring,
-                          "parts_p50_s": {k: statistics.median(v) for k, v in parts.items()},
-                          "largest_ring": largest}
+        m["ring view"] = {
+            "cold_s": cold,
+            "p50_s": statistics.median(all_runs),
+            "p95_s": pct(all_runs, 95),
+            "max_s": max(all_runs),
+            "n": len(all_runs),
+            "rings": per_ring,
+            "parts_p50_s": {k: statistics.median(v) for k, v in parts.items()},
+            "largest_ring": largest,
+        }
 
         # --- expansion -----------------------------------------------------------------------------
         pool = [r["id"] for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT 200")]
@@ -159,17 +170,25 @@ def main() -> None:
                 continue
             samples.append(seconds)
             kinds.setdefault(kind, []).append(seconds)
-        m["expansion"] = {"cold_s": max(cold.values()), "p50_s": pct(samples, 50), "p95_s": pct(samples, 95),
-                          "max_s": max(samples), "n": len(samples),
-                          "by_kind_p95_s": {k: pct(v, 95) for k, v in kinds.items()}}
+        m["expansion"] = {
+            "cold_s": max(cold.values()),
+            "p50_s": pct(samples, 50),
+            "p95_s": pct(samples, 95),
+            "max_s": max(samples),
+            "n": len(samples),
+            "by_kind_p95_s": {k: pct(v, 95) for k, v in kinds.items()},
+        }
 
         # --- search --------------------------------------------------------------------------------
-        probe = read(driver, """
+        probe = read(
+            driver,
+            """
             MATCH (a:Account)-[:USED_IP]->(i:IP) WITH a, i LIMIT 1
             MATCH (t:PromptTemplate) WITH a, i, t LIMIT 1
             OPTIONAL MATCH (p:Proxy) WITH a, i, t, p LIMIT 1
             RETURN a.id AS account, i.address AS ip, t.hash AS template, p.name AS proxy
-        """)[0]
+        """,
+        )[0]
         terms = [probe["ip"], probe["account"], probe["template"][:10], probe["proxy"] or "proxy"]
         for term in terms:
             isr.search(driver, term)  # cold
@@ -180,8 +199,9 @@ def main() -> None:
                 runs.append(seconds)
                 if len(hits):
                     kind, key = hits.iloc[0]["kind"], hits.iloc[0]["key"]
-                    runs[-1] += timed(isr.entity, driver, kind, key)[0] + timed(isr.rings_touching, driver, kind,
-                                                                                  key)[0]
+                    runs[-1] += (
+                        timed(isr.entity, driver, kind, key)[0] + timed(isr.rings_touching, driver, kind, key)[0]
+                    )
         m["search"] = {"p50_s": statistics.median(runs), "p95_s": pct(runs, 95), "max_s": max(runs), "n": len(runs)}
     finally:
         driver.close()
@@ -209,18 +229,27 @@ def print_table(results: dict) -> None:
         return "" if v is None else f"{1000 * v:.0f} ms"
 
     for name, row in m.items():
-        table.add_row(name, str(row["n"]), ms(row.get("cold_s")), ms(row.get("p50_s")), ms(row.get("p95_s")),
-                      ms(row.get("max_s")), f"< {ms(row['target_s'])}" + (" p95" if "p95_s" in row and name in
-                                                                            ("expansion", "search") else " max"),
-                      "yes" if row["meets_target"] else "NO")
+        table.add_row(
+            name,
+            str(row["n"]),
+            ms(row.get("cold_s")),
+            ms(row.get("p50_s")),
+            ms(row.get("p95_s")),
+            ms(row.get("max_s")),
+            f"< {ms(row['target_s'])}" + (" p95" if "p95_s" in row and name in ("expansion", "search") else " max"),
+            "yes" if row["meets_target"] else "NO",
+        )
     console = Console()
     console.print(table)
     parts = m["ring view"]["parts_p50_s"]
     console.print("ring view, p50 per part: " + ", ".join(f"{k} {ms(v)}" for k, v in parts.items()))
-    console.print("ring view per ring: " + ", ".join(
-        f"{rid} ({r['size']:,} members) {ms(r['p50_s'])}" for rid, r in m["ring view"]["rings"].items()))
-    console.print("expansion p95 by node kind: " + ", ".join(
-        f"{k} {ms(v)}" for k, v in m["expansion"]["by_kind_p95_s"].items()))
+    console.print(
+        "ring view per ring: "
+        + ", ".join(f"{rid} ({r['size']:,} members) {ms(r['p50_s'])}" for rid, r in m["ring view"]["rings"].items())
+    )
+    console.print(
+        "expansion p95 by node kind: " + ", ".join(f"{k} {ms(v)}" for k, v in m["expansion"]["by_kind_p95_s"].items())
+    )
 
 
 if __name__ == "__main__":

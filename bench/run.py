@@ -48,7 +48,9 @@ def child_peak_rss_kib(args: list[str]) -> tuple[float, int, str]:
     )
     wrapped = subprocess.run(
         [sys.executable, "-c", code, sys.executable, "-m", "ringwatch.cli", *args],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     info = json.loads(wrapped.stdout)
     if info["rc"] != 0:
@@ -115,9 +117,7 @@ def backend_agreement(folder: Path) -> dict:
     }
 
 
-def run_world(
-    accounts: int, seed: int, base: Path, evaluate: bool, networkx: bool = False, warm: bool = False
-) -> dict:
+def run_world(accounts: int, seed: int, base: Path, evaluate: bool, networkx: bool = False, warm: bool = False) -> dict:
     folder, counts = world(accounts, seed, base)
     empty_and_restart_server()
     report = base / f"ingest-{accounts}-{seed}.json"
@@ -163,13 +163,17 @@ def scale(args) -> None:
     for n in args.sizes:
         rows.append(run_world(n, 1, base, evaluate=False, warm=True))
         save("scale.json", rows)  # after each world, so a long run that dies keeps what it measured
-    print("\n| accounts | rows | ingest s | ingest rows/s, just started | ingest rows/s, warm | ingest peak RSS "
-          "| detect s | Neo4j peak RSS |")
+    print(
+        "\n| accounts | rows | ingest s | ingest rows/s, just started | ingest rows/s, warm | ingest peak RSS "
+        "| detect s | Neo4j peak RSS |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['accounts']:,} | {r['total_rows']:,} | {r['ingest_seconds']} | {r['ingest_rows_per_second']:,.0f} "
-              f"| {r['ingest_warm_rows_per_second']:,.0f} | {r['ingest_peak_rss_mib']:.0f} MiB | {r['detect_seconds']} "
-              f"| {r['neo4j_peak_rss_mib']:.0f} MiB |")
+        print(
+            f"| {r['accounts']:,} | {r['total_rows']:,} | {r['ingest_seconds']} | {r['ingest_rows_per_second']:,.0f} "
+            f"| {r['ingest_warm_rows_per_second']:,.0f} | {r['ingest_peak_rss_mib']:.0f} MiB | {r['detect_seconds']} "
+            f"| {r['neo4j_peak_rss_mib']:.0f} MiB |"
+        )
 
 
 def quality(args) -> None:
@@ -183,16 +187,20 @@ def quality(args) -> None:
     print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
     for r in rows:
         for method, q in r["quality"].items():
-            print(f"| {r['accounts']:,} seed {r['seed']} | {method} | {q['precision']:.3f} | {q['recall']:.3f} "
-                  f"| {q['f1']:.3f} | {worst_benign(q)} | {q['mean_best_jaccard']} |")
+            print(
+                f"| {r['accounts']:,} seed {r['seed']} | {method} | {q['precision']:.3f} | {q['recall']:.3f} "
+                f"| {q['f1']:.3f} | {worst_benign(q)} | {q['mean_best_jaccard']} |"
+            )
     print("\n| world | networkx precision | recall | F1 | worst benign | agreement with GDS (Jaccard) | nx detect s |")
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for r in rows:
         if "networkx" not in r:
             continue
         x, q = r["networkx"], r["networkx"]["quality"]
-        print(f"| {r['accounts']:,} seed {r['seed']} | {q['precision']:.3f} | {q['recall']:.3f} | {q['f1']:.3f} "
-              f"| {worst_benign(q)} | {x['agreement_jaccard']} | {x['detect_seconds']} |")
+        print(
+            f"| {r['accounts']:,} seed {r['seed']} | {q['precision']:.3f} | {q['recall']:.3f} | {q['f1']:.3f} "
+            f"| {worst_benign(q)} | {x['agreement_jaccard']} | {x['detect_seconds']} |"
+        )
 
 
 def worst_benign(q: dict) -> str:
@@ -214,8 +222,12 @@ def main() -> None:
         p.add_argument("--seeds", type=int, nargs="+", default=seeds)
         default_dir = os.environ.get("RINGWATCH_BENCH_DIR", tempfile.gettempdir() + "/ringwatch-bench")
         p.add_argument("--workdir", default=default_dir)
-        p.add_argument("--networkx-up-to", type=int, default=100_000 if name == "quality" else 0,
-                       help="also run the networkx backend on worlds up to this size (quality only)")
+        p.add_argument(
+            "--networkx-up-to",
+            type=int,
+            default=100_000 if name == "quality" else 0,
+            help="also run the networkx backend on worlds up to this size (quality only)",
+        )
     args = parser.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     scale(args) if args.what == "scale" else quality(args)

@@ -65,8 +65,13 @@ def oidc_user(
     **claims: object,
 ) -> User:
     """A user of the mock provider: `sub` plus claims (None values left out)."""
-    given = {"name": name, "email": email, "preferred_username": preferred_username,
-             "groups": list(groups) if groups is not None else None, **claims}
+    given = {
+        "name": name,
+        "email": email,
+        "preferred_username": preferred_username,
+        "groups": list(groups) if groups is not None else None,
+        **claims,
+    }
     return User(sub=sub, claims={k: v for k, v in given.items() if v is not None})
 
 
@@ -85,7 +90,9 @@ class OIDCProvider:
 
     def _request(self, method: str, path: str, body: object) -> tuple[int, bytes]:
         req = urllib.request.Request(
-            f"{self.url}{path}", method=method, data=json.dumps(body).encode(),
+            f"{self.url}{path}",
+            method=method,
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -97,11 +104,13 @@ class OIDCProvider:
         if status != 204:
             raise RuntimeError(f"mock provider refused user {user.sub!r}: HTTP {status}")
 
-    def register_client(self, redirect_uris: Iterable[str],
-                        auth_method: str = "client_secret_basic") -> tuple[str, str]:
+    def register_client(
+        self, redirect_uris: Iterable[str], auth_method: str = "client_secret_basic"
+    ) -> tuple[str, str]:
         """Register a confidential client (RFC 7591); returns (client_id, client_secret)."""
-        status, raw = self._request("POST", "/oauth2/clients", {
-            "redirect_uris": list(redirect_uris), "token_endpoint_auth_method": auth_method})
+        status, raw = self._request(
+            "POST", "/oauth2/clients", {"redirect_uris": list(redirect_uris), "token_endpoint_auth_method": auth_method}
+        )
         if status != 201:
             raise RuntimeError(f"client registration failed: HTTP {status} {raw[:300]!r}")
         client = json.loads(raw)
@@ -127,8 +136,9 @@ def run_oidc_provider(
     """
     app = oidc_app(require_client_registration=require_client_registration, user_claims=list(users))
     server = werkzeug.serving.make_server(HOST, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="oidc-provider-mock", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="oidc-provider-mock", daemon=True
+    )
     thread.start()
     try:
         provider = OIDCProvider(url=f"http://{HOST}:{server.server_port}")
@@ -165,11 +175,15 @@ def write_streamlit_auth_secrets(
         "client_secret": client_secret,
         "server_metadata_url": f"{provider_url}/.well-known/openid-configuration",
     }
-    lines = ["[auth]", *(f"{k} = {json.dumps(v)}" for k, v in values.items()),
-             # The mock puts custom claims such as `groups` in the ID token whatever the scope;
-             # profile and email release name/preferred_username/email. (A real IdP may need an
-             # extra scope, e.g. "groups", to release them: pass `scope=`.)
-             f"client_kwargs = {{ scope = {json.dumps(scope)} }}", ""]
+    lines = [
+        "[auth]",
+        *(f"{k} = {json.dumps(v)}" for k, v in values.items()),
+        # The mock puts custom claims such as `groups` in the ID token whatever the scope;
+        # profile and email release name/preferred_username/email. (A real IdP may need an
+        # extra scope, e.g. "groups", to release them: pass `scope=`.)
+        f"client_kwargs = {{ scope = {json.dumps(scope)} }}",
+        "",
+    ]
     path = Path(app_dir) / ".streamlit" / "secrets.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))

@@ -55,10 +55,13 @@ def test_researchers_sharing_benchmark_prompts_are_not_flagged(world, truth, dri
 
 
 def test_every_ring_and_member_carries_its_evidence(world, driver):
-    rings = read(driver, """
+    rings = read(
+        driver,
+        """
         MATCH (r:Ring) WHERE r.status = 'suspected'
         RETURN r.id AS id, r.reason AS reason, r.bound AS bound, r.score AS score,
-               COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) RETURN m.evidence } AS evidence""")
+               COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) RETURN m.evidence } AS evidence""",
+    )
     assert rings
     for r in rings:
         assert 0.0 <= r["score"] <= 1.0
@@ -84,43 +87,107 @@ def test_a_decision_survives_redetection(world, truth, driver):
 def test_a_blocked_farm_that_grows_back_is_caught_and_a_bystander_is_not(world, truth, driver, tmp_path):
     farm = truth[truth["category"] == "farm_resproxy_pool"]["ring_id"].iloc[0]
     members = truth.loc[truth["ring_id"] == farm, "account_id"].tolist()
-    ring_id = read(driver, """
+    ring_id = read(
+        driver,
+        """
         MATCH (a:Account)-[:MEMBER_OF]->(r:Ring) WHERE a.id IN $ids
-        RETURN r.id AS id, count(*) AS n ORDER BY n DESC LIMIT 1""", ids=members)[0]["id"]
+        RETURN r.id AS id, count(*) AS n ORDER BY n DESC LIMIT 1""",
+        ids=members,
+    )[0]["id"]
     decide(driver, Actor(name="test", role="analyst"), ring_id, "blocked", "farm")
     # the operator opens 6 new accounts that use the farm's templates, payment and exits
-    template_rows = read(driver, """
+    template_rows = read(
+        driver,
+        """
         MATCH (a:Account)-[e:USED_TEMPLATE]->(t) WHERE a.id IN $ids
-        RETURN a.id AS account, t.hash AS hash, e.requests AS requests, e.capability AS capability""", ids=members)
-    pay_rows = read(driver, """
+        RETURN a.id AS account, t.hash AS hash, e.requests AS requests, e.capability AS capability""",
+        ids=members,
+    )
+    pay_rows = read(
+        driver,
+        """
         MATCH (a:Account)-[:PAID_WITH]->(p) WHERE a.id IN $ids
-        RETURN a.id AS account, p.fingerprint AS fp, p.method_type AS type""", ids=members)
-    ip_rows = read(driver, """
-        MATCH (a:Account)-[e:USED_IP]->(i) WHERE a.id IN $ids RETURN a.id AS account, i.address AS ip""", ids=members)
+        RETURN a.id AS account, p.fingerprint AS fp, p.method_type AS type""",
+        ids=members,
+    )
+    ip_rows = read(
+        driver,
+        """
+        MATCH (a:Account)-[e:USED_IP]->(i) WHERE a.id IN $ids RETURN a.id AS account, i.address AS ip""",
+        ids=members,
+    )
     new = [f"regrowth_{i}" for i in range(6)]
     accounts = pd.DataFrame({"account_id": new + ["bystander_1"], "created_at": "2026-03-20T10:00:00Z"})
-    tpl = [{"account_id": n, "template_hash": t["hash"], "requests": t["requests"], "capability": t["capability"],
-            "first_seen": "2026-03-20T10:00:00Z", "last_seen": "2026-03-25T10:00:00Z"}
-           for i, n in enumerate(new) for t in template_rows if t["account"] == members[i]]
-    tpl += [{"account_id": "bystander_1", "template_hash": f"{i:032x}", "requests": 5, "capability": "chat",
-             "first_seen": "2026-03-20T10:00:00Z", "last_seen": "2026-03-25T10:00:00Z"} for i in range(3)]
-    pay = [{"account_id": n, "payment_fingerprint": p["fp"], "method_type": p["type"]}
-           for i, n in enumerate(new) for p in pay_rows if p["account"] == members[i]]
+    tpl = [
+        {
+            "account_id": n,
+            "template_hash": t["hash"],
+            "requests": t["requests"],
+            "capability": t["capability"],
+            "first_seen": "2026-03-20T10:00:00Z",
+            "last_seen": "2026-03-25T10:00:00Z",
+        }
+        for i, n in enumerate(new)
+        for t in template_rows
+        if t["account"] == members[i]
+    ]
+    tpl += [
+        {
+            "account_id": "bystander_1",
+            "template_hash": f"{i:032x}",
+            "requests": 5,
+            "capability": "chat",
+            "first_seen": "2026-03-20T10:00:00Z",
+            "last_seen": "2026-03-25T10:00:00Z",
+        }
+        for i in range(3)
+    ]
+    pay = [
+        {"account_id": n, "payment_fingerprint": p["fp"], "method_type": p["type"]}
+        for i, n in enumerate(new)
+        for p in pay_rows
+        if p["account"] == members[i]
+    ]
     pay.append({"account_id": "bystander_1", "payment_fingerprint": "bystander-own-card", "method_type": "card"})
-    ips = [{"account_id": n, "ip": p["ip"], "first_seen": "2026-03-20T10:00:00Z",
-            "last_seen": "2026-03-25T10:00:00Z", "requests": 20}
-           for i, n in enumerate(new) for p in ip_rows if p["account"] == members[i]]
-    ips.append({"account_id": "bystander_1", "ip": ip_rows[0]["ip"], "first_seen": "2026-03-20T10:00:00Z",
-                "last_seen": "2026-03-25T10:00:00Z", "requests": 20})
-    folder = write_delivery({"accounts": accounts, "prompt_templates": pd.DataFrame(tpl),
-                             "payment_methods": pd.DataFrame(pay), "ip_sightings": pd.DataFrame(ips)},
-                            tmp_path / "regrowth")
+    ips = [
+        {
+            "account_id": n,
+            "ip": p["ip"],
+            "first_seen": "2026-03-20T10:00:00Z",
+            "last_seen": "2026-03-25T10:00:00Z",
+            "requests": 20,
+        }
+        for i, n in enumerate(new)
+        for p in ip_rows
+        if p["account"] == members[i]
+    ]
+    ips.append(
+        {
+            "account_id": "bystander_1",
+            "ip": ip_rows[0]["ip"],
+            "first_seen": "2026-03-20T10:00:00Z",
+            "last_seen": "2026-03-25T10:00:00Z",
+            "requests": 20,
+        }
+    )
+    folder = write_delivery(
+        {
+            "accounts": accounts,
+            "prompt_templates": pd.DataFrame(tpl),
+            "payment_methods": pd.DataFrame(pay),
+            "ip_sightings": pd.DataFrame(ips),
+        },
+        tmp_path / "regrowth",
+    )
     ingest(driver, folder, tmp_path / "r.json")
     detect(driver, log=lambda _: None)
-    ring = read(driver, """
+    ring = read(
+        driver,
+        """
         MATCH (r:Ring {id: $id})
         RETURN r.status AS status, COLLECT { MATCH (a)-[m:MEMBER_OF]->(r) WHERE m.is_new RETURN a.id } AS new""",
-                id=ring_id)[0]
+        id=ring_id,
+    )[0]
     assert ring["status"] == "blocked"
     assert set(new) <= set(ring["new"])
     assert not read(driver, "MATCH (:Account {id: 'bystander_1'})-[:MEMBER_OF]->(r) RETURN r.id AS id")
@@ -134,8 +201,9 @@ def test_backends_flag_nearly_the_same_accounts(world, driver, truth):
 
     ev = read_evidence(driver)
     rings, members = score_communities(ev, detect_communities(driver, ev, "networkx", DEFAULT_PARAMS)[0])
-    nx_flagged = set(members[members["community"].isin(rings.loc[rings["score"] >= DEFAULT_THRESHOLD, "community"])]
-                     ["account"])
+    nx_flagged = set(
+        members[members["community"].isin(rings.loc[rings["score"] >= DEFAULT_THRESHOLD, "community"])]["account"]
+    )
     agreement = len(gds_flagged & nx_flagged) / len(gds_flagged | nx_flagged)
     assert agreement >= 0.95, f"backends agree on {agreement:.3f} of flagged accounts"
 
@@ -152,10 +220,13 @@ def test_evaluate_reports_quality_and_baselines(world, driver):
 
 def test_every_farm_member_a_found_ring_reaches_carries_its_evidence(world, driver):
     """Members that joined through the ring's own traces say so, with what they hold."""
-    rows = read(driver, """
+    rows = read(
+        driver,
+        """
         MATCH (a:Account)-[m:MEMBER_OF]->(r:Ring {status: 'suspected'})
         WHERE m.evidence STARTS WITH 'joined through'
-        RETURN m.evidence AS evidence""")
+        RETURN m.evidence AS evidence""",
+    )
     for r in rows:
         assert "ring-only template" in r["evidence"] or "ring-only payment method" in r["evidence"], r["evidence"]
 
@@ -184,9 +255,12 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
 
     # simulated analysts decide rings from the truth: a farm majority is confirmed, anything else dismissed
     farm_of = truth.set_index("account_id")["ring_id"].ne("")
-    rings = read(driver, """
+    rings = read(
+        driver,
+        """
         MATCH (a:Account)-[m:MEMBER_OF]->(r:Ring) WHERE coalesce(m.active, true) AND r.status IN ['suspected', 'watch']
-        RETURN r.id AS id, r.score AS score, collect(a.id) AS members ORDER BY r.score DESC""")
+        RETURN r.id AS id, r.score AS score, collect(a.id) AS members ORDER BY r.score DESC""",
+    )
     analyst = Actor(name="test", role="analyst")
     decided = {"confirmed": 0, "dismissed": 0}
     for ring in rings:
@@ -200,14 +274,14 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
     assert fitted.exit_code == 0, fitted.stderr
     result = json.loads(fitted.stdout)
     assert result["fitted"] and result["written"]
-    assert set(result["coef"]) == {"eliciting_share", "uniformity", "masked_share", "anonymous_payment",
-                                   "signup_burst"}
+    assert set(result["coef"]) == {"eliciting_share", "uniformity", "masked_share", "anonymous_payment", "signup_burst"}
     assert result["decisions"] >= sum(decided.values())  # and the rings decided by earlier tests
 
     lines: list[str] = []
     run = detect(driver, log=lines.append)
-    assert any(line.startswith(f"scoring with weights calibrated on {result['decisions']} decisions")
-               for line in lines), lines
+    assert any(
+        line.startswith(f"scoring with weights calibrated on {result['decisions']} decisions") for line in lines
+    ), lines
     params = json.loads(read(driver, "MATCH (r:DetectionRun {id: $id}) RETURN r.params AS p", id=run.run_id)[0]["p"])
     assert params["behaviour_model"] == {"intercept": result["intercept"], "coef": result["coef"]}
 

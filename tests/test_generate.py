@@ -43,8 +43,11 @@ def load(d: Path) -> dict[str, pd.DataFrame]:
 
 
 def digest(d: Path) -> dict[str, str]:
-    return {p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(d.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(d.rglob("*"))
+        if p.is_file()
+    }
 
 
 def times(s: pd.Series) -> pd.Series:
@@ -68,8 +71,7 @@ def validate(w: dict[str, pd.DataFrame]) -> None:
     pay = w["payment_methods"]
     assert set(pay.account_id) <= known
     assert pay.payment_fingerprint.str.match(HEX).all()
-    assert set(pay.method_type) <= {"card", "prepaid_card", "virtual_card", "wallet", "bank", "crypto",
-                                    "other"}
+    assert set(pay.method_type) <= {"card", "prepaid_card", "virtual_card", "wallet", "bank", "crypto", "other"}
     assert pay.bin[pay.bin != ""].str.match(r"^\d{6,8}$").all()
     assert pay.issuer_country[pay.issuer_country != ""].str.match(CC).all()
     assert pay.first_seen.str.match(ISO).all()
@@ -87,8 +89,7 @@ def validate(w: dict[str, pd.DataFrame]) -> None:
     assert intel.ip.is_unique
     assert set(intel.ip) == set(ips.ip)  # one intel row per distinct sighted address
     assert (intel.asn.astype(int) > 0).all() and (intel.as_org != "").all()
-    assert set(intel.ip_type) <= {"residential", "mobile", "business", "datacenter", "vpn", "proxy", "tor",
-                                  "unknown"}
+    assert set(intel.ip_type) <= {"residential", "mobile", "business", "datacenter", "vpn", "proxy", "tor", "unknown"}
     with_provider = intel[intel.proxy_provider != ""]
     assert set(with_provider.ip_type) <= {"vpn", "proxy", "residential", "mobile"}
     assert (intel[intel.ip_type.isin(["vpn"])].proxy_provider != "").all()

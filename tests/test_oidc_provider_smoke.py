@@ -40,12 +40,20 @@ pytestmark = [
 ]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # The page under test: the claims as one line of JSON in a code block, so the test reads
 # exactly what st.user holds (keys and JSON types), plus human-readable lines.
-PAGE = '''
+PAGE = """
 import json
 import streamlit as st
 
@@ -62,10 +70,15 @@ else:
     st.code(json.dumps(claims, sort_keys=True))
     if st.button("Log out"):
         st.logout()
-'''
+"""
 
-ALICE = oidc_user("alice@example.com", name="Alice Analyst", email="alice@example.com",
-                  preferred_username="alice", groups=["ringwatch-analyst", "fraud-team"])
+ALICE = oidc_user(
+    "alice@example.com",
+    name="Alice Analyst",
+    email="alice@example.com",
+    preferred_username="alice",
+    groups=["ringwatch-analyst", "fraud-team"],
+)
 BOB = oidc_user("bob", name="Bob Blocker", email="bob@example.com", groups=["ringwatch-admin"])
 
 
@@ -79,9 +92,23 @@ def sso_app(tmp_path):
     with run_oidc_provider(users=[ALICE], redirect_uris=[f"http://127.0.0.1:{port}/oauth2callback"]) as idp:
         write_streamlit_auth_secrets(app_dir, idp.url, port, idp.client_id, idp.client_secret)
         log = tmp_path / "streamlit.log"
-        cmd = [sys.executable, "-m", "streamlit", "run", "page.py", "--server.port", str(port),
-               "--server.headless", "true", "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "page.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ]
         with open(log, "w") as out:
             proc = subprocess.Popen(cmd, cwd=app_dir, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -117,9 +144,14 @@ def page(tmp_path):
             pg = browser.new_page()
             pg.set_default_timeout(20_000)
             # Only loopback: the provider's pages link a stylesheet on a public CDN.
-            pg.route("**/*", lambda route: route.continue_()
-                     if route.request.url.startswith(("http://127.0.0.1:", "data:", "blob:"))
-                     else route.abort())
+            pg.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if route.request.url.startswith(("http://127.0.0.1:", "data:", "blob:"))
+                    else route.abort()
+                ),
+            )
             yield pg
         finally:
             browser.close()

@@ -121,9 +121,7 @@ def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params:
         backend = "gds" if gds_available(driver) else "networkx"
     if backend == "gds":
         if not gds_available(driver):
-            raise DatabaseUnavailable(
-                "this Neo4j has no Graph Data Science library: use --backend networkx (or auto)"
-            )
+            raise DatabaseUnavailable("this Neo4j has no Graph Data Science library: use --backend networkx (or auto)")
         if link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
             return pd.Series(dtype="int64", name="community"), "gds"
         return refine(ev, communities_gds(driver, ev.n_accounts, params), params), "gds"

@@ -94,8 +94,10 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
     log(weights_line)
     ev = read_evidence(driver)
     timings["read"] = time.monotonic() - t0
-    log(f"read {ev.n_accounts:,} accounts, {len(ev.templates) + len(ev.ips) + len(ev.payments):,} links "
-        f"in {timings['read']:.1f} s")
+    log(
+        f"read {ev.n_accounts:,} accounts, {len(ev.templates) + len(ev.ips) + len(ev.payments):,} links "
+        f"in {timings['read']:.1f} s"
+    )
     t1 = time.monotonic()
     community, used = detect_communities(driver, ev, backend, p)
     timings["communities"] = time.monotonic() - t1
@@ -105,8 +107,10 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
     rings, members, background = drop_background(rings, members, ev.n_accounts, threshold, p)
     timings["scoring"] = time.monotonic() - t2
     if len(background):
-        log(f"not kept: {len(background):,} low-score candidate(s) of "
-            f"{', '.join(f'{int(n):,}' for n in background['size'])} accounts (the background population)")
+        log(
+            f"not kept: {len(background):,} low-score candidate(s) of "
+            f"{', '.join(f'{int(n):,}' for n in background['size'])} accounts (the background population)"
+        )
     if p["expand"]:
         t_expand = time.monotonic()
         rings, members, joined = expand_found_rings(ev, community, rings, members, threshold, p)
@@ -114,14 +118,21 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
         log(joined.summary(timings["expand"]))
     run_id = run_id or f"run-{uuid.uuid4().hex[:10]}"
     flagged = rings[rings["score"] >= threshold]
-    log(f"{len(rings):,} candidate rings, {len(flagged):,} above {threshold} "
-        f"({int(flagged['size'].sum()) if len(flagged) else 0:,} accounts) in {timings['scoring']:.1f} s")
+    log(
+        f"{len(rings):,} candidate rings, {len(flagged):,} above {threshold} "
+        f"({int(flagged['size'].sum()) if len(flagged) else 0:,} accounts) in {timings['scoring']:.1f} s"
+    )
     if write:
         t3 = time.monotonic()
         n_flagged = int(flagged["size"].sum()) if len(flagged) else 0
         run = {
-            "id": run_id, "backend": used, "threshold": threshold, "params": json.dumps(p, default=str),
-            "seconds": round(time.monotonic() - t0, 2), "rings": len(flagged), "flagged": n_flagged,
+            "id": run_id,
+            "backend": used,
+            "threshold": threshold,
+            "params": json.dumps(p, default=str),
+            "seconds": round(time.monotonic() - t0, 2),
+            "rings": len(flagged),
+            "flagged": n_flagged,
         }
         rings = persist(driver, rings, members, threshold, run)
         timings["persist"] = time.monotonic() - t3

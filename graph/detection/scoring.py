@@ -98,7 +98,6 @@ DEFAULT_PARAMS: dict = {
 }
 
 
-
 def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFrame:
     """Rows of `frame` (account, entity, ...) with the account's community and a `bound` flag."""
     f = frame.assign(community=frame["account"].map(community))
@@ -157,9 +156,7 @@ def score_communities(
     tpl_bound = tpl[tpl["bound"]].groupby("account")["requests"].sum()
     m["private_share"] = (tpl_bound / tpl_total).reindex(m.index).fillna(0.0)
     m["strength"] = (
-        2.0 * (m["bound_cards"] > 0)
-        + np.minimum(m["bound_templates"], 2)
-        + 0.5 * np.minimum(m["bound_ips"], 2)
+        2.0 * (m["bound_cards"] > 0) + np.minimum(m["bound_templates"], 2) + 0.5 * np.minimum(m["bound_ips"], 2)
     )
     m = m[(m["strength"] >= 2.0) | m.index.isin(joined.index if joined is not None else [])]
     sizes = m.groupby("community").size()
@@ -182,23 +179,21 @@ def score_communities(
     r["eliciting_share"] = tpl_k[eliciting].groupby("community")["requests"].sum() / total_tpl
     per_member = tpl_k.groupby(["community", "account"])["requests"].sum()
     cv = per_member.groupby(level=0).std(ddof=0) / per_member.groupby(level=0).mean()
-    r["uniformity"] = (1.0 - cv.clip(0, 1))
+    r["uniformity"] = 1.0 - cv.clip(0, 1)
     masked = ips_k["ip_type"].isin(MASKED_IP_TYPES) | ips_k["proxy"].fillna("").astype(str).ne("")
     r["masked_share"] = (
         ips_k[masked].groupby("community")["requests"].sum() / ips_k.groupby("community")["requests"].sum()
     )
     anon_accounts = pay_k.loc[pay_k["method_type"].isin(ANONYMOUS_PAYMENT), "account"].unique()
-    r["anonymous_payment"] = pd.Series(kept.index.isin(anon_accounts).astype(float), index=kept.index).groupby(
-        kept
-    ).mean()
+    r["anonymous_payment"] = (
+        pd.Series(kept.index.isin(anon_accounts).astype(float), index=kept.index).groupby(kept).mean()
+    )
     r["signup_burst"] = _burst(acc["created"], kept, p["burst_hours"] * 3600)
     r["partner_flagged"] = partner_share(acc, (tpl_k, ips_k, pay_k), kept, p)
     r = r.fillna(0.0)
 
     behaviour = behaviour_score(r, p)
-    r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(
-        0, 1
-    )
+    r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(0, 1)
     r.index.name = "community"
 
     # --- explanations ----------------------------------------------------------------
@@ -216,9 +211,7 @@ def score_communities(
     proxies = ips_k[ips_k["proxy"].fillna("").astype(str).ne("")].groupby(["community", "proxy"])["requests"].sum()
     capabilities = tpl_k.groupby(["community", "capability"])["requests"].sum()
     methods = pay_k.groupby(["community", "method_type"])["entity"].nunique()
-    r["bound"] = [
-        json.dumps(_top_bound(bound_summary[bound_summary["community"] == c])) for c in r.index
-    ]
+    r["bound"] = [json.dumps(_top_bound(bound_summary[bound_summary["community"] == c])) for c in r.index]
     mixes = [_shares(capabilities, c) for c in r.index]
     r["capability_mix"] = [json.dumps(mix) for mix in mixes]
     r["capabilities"] = [list(mix) for mix in mixes]  # by share; a native list the queue filters on
