@@ -67,7 +67,7 @@ def sidebar_header(actor: Actor) -> None:
         st.button("Log out", key="logout", on_click=auth.log_out, icon=":material/logout:")
         ring_id = st.session_state.get("ring_id")
         if ring_id:
-            st.caption(f"Open ring: **{ring_id}**")
+            st.caption(f"Open ring: **{md_escape(ring_id)}**")
 
 
 def audit_banner() -> None:

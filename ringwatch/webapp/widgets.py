@@ -28,7 +28,7 @@ from graph.review.decisions import DecisionError, approve, decide, extend, undo
 from graph.vocabulary import DECIDED_STATUSES, KIND_NAMES
 from ringwatch.webapp import canvas, charts, data
 from ringwatch.webapp.auth import current_actor
-from ringwatch.webapp.layout import edge_rows, event_change, fmt_time, layout, node_rows
+from ringwatch.webapp.layout import edge_rows, event_change, fmt_time, layout, md_escape, node_rows
 from ringwatch.webapp.state import SEARCH, go, open_ring
 
 # --- the graph -----------------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def graph_panel(driver, g: sg.Subgraph, ctx: str) -> None:
         + ", ".join(f"{v} {k}" for k, v in counts.items())
     )
     for note in g.notes[-6:]:
-        st.caption(f"Left out: {note}")
+        st.caption(f"Left out: {md_escape(note)}")
     node = g.nodes.get(chosen) if chosen else None
     if node is not None:
         _node_details(g, node, ctx)

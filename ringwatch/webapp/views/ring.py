@@ -23,7 +23,7 @@ from graph.review.decisions import awaiting, history
 from graph.vocabulary import DECIDED_STATUSES
 from ringwatch.webapp import cases, charts, data, widgets
 from ringwatch.webapp.auth import current_actor
-from ringwatch.webapp.layout import STATUS_COLOUR, event_change, fmt_time
+from ringwatch.webapp.layout import STATUS_COLOUR, event_change, fmt_time, md_escape
 from ringwatch.webapp.state import QUEUE, flash, go
 
 MEMBER_COLUMNS = {
@@ -179,7 +179,7 @@ def members_tab(driver, ring_id: str) -> None:
     if rows:
         chosen = [frame["account"].iloc[i] for i in rows]
         st.session_state[f"table_selected:{ring_id}"] = chosen
-        st.caption(f"{len(chosen)} selected: " + ", ".join(chosen[:8]) + (" …" if len(chosen) > 8 else ""))
+        st.caption(f"{len(chosen)} selected: " + md_escape(", ".join(chosen[:8])) + (" …" if len(chosen) > 8 else ""))
 
 
 def activity_tab(driver, ring_id: str) -> None:
@@ -308,7 +308,7 @@ def render(driver) -> None:
     r = ir.ring(driver, ring_id)
     if r is None:
         st.title(ring_id)
-        st.warning(f"No ring {ring_id} in the database (a later detection run may have retired it).")
+        st.warning(f"No ring {md_escape(ring_id)} in the database (a later detection run may have retired it).")
         st.button("Back to the queue", key="back_queue", on_click=go, args=(QUEUE,), kwargs={"ring_id": None})
         return
     st.query_params["ring"] = ring_id

@@ -9,7 +9,7 @@ from graph.investigate import search as isr
 from graph.investigate import subgraph as sg
 from graph.vocabulary import KIND_NAMES
 from ringwatch.webapp import data, widgets
-from ringwatch.webapp.layout import fmt_time
+from ringwatch.webapp.layout import fmt_time, md_escape
 from ringwatch.webapp.state import open_ring, open_selected_ring
 
 RING_COLUMNS = {
@@ -36,7 +36,7 @@ def pick_match(driver, query: str) -> bool:
     still has to choose among several matches (or nothing matched)."""
     hits = isr.search(driver, query)
     if hits.empty:
-        st.warning(f"Nothing matches {query!r}.")
+        st.warning(f"Nothing matches {md_escape(repr(query))}.")
         return False
     exact = hits[hits["exact"]]
     if len(exact) == 1 or len(hits) == 1:
@@ -60,12 +60,12 @@ def pick_match(driver, query: str) -> bool:
 
 def entity_view(driver, kind: str, key: str) -> None:
     if kind == "ring":
-        st.info(f"{key} is a ring.")
+        st.info(f"{md_escape(key)} is a ring.")
         st.button(f"Open ring {key}", key="entity_open_ring", type="primary", on_click=open_ring, args=(key,))
         return
     info = isr.entity(driver, kind, key)
     if info is None:
-        st.warning(f"No {KIND_NAMES.get(kind, kind)} {key}.")
+        st.warning(f"No {md_escape(KIND_NAMES.get(kind, kind))} {md_escape(key)}.")
         return
     name = KIND_NAMES.get(kind, kind)
     st.subheader(f"{name[:1].upper()}{name[1:]} {key}")
