@@ -86,6 +86,117 @@ def prepare(driver, accounts: int) -> None:
         detect(driver, log=lambda line: print("  " + line, flush=True))
 
 
+def measure_queue(driver, repeat: int) -> dict:
+    """The queue page: once cold, then `repeat` timed runs."""
+    cold, _ = timed(queue_page, driver)
+    runs = [timed(queue_page, driver)[0] for _ in range(repeat)]
+    return {"cold_s": cold, "p50_s": statistics.median(runs), "max_s": max(runs), "n": len(runs)}
+
+
+def measure_ring_view(driver, rings: int, repeat: int) -> dict:
+    """The ring page of the top `rings` rings by score and of the largest ring, `repeat` times each."""
+    top = [r["id"] for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT $n", n=rings)]
+    largest = read(driver, "MATCH (r:Ring) RETURN r.id AS id, r.size AS size ORDER BY r.size DESC LIMIT 1")[0]
+    ring_ids = list(dict.fromkeys([*top, largest["id"]]))
+    per_ring, parts = {}, {}
+    cold, _ = timed(ir.ring_view, driver, ring_ids[0])
+    all_runs = []
+    for rid in ring_ids:
+        runs = []
+        for _ in range(repeat):
+            seconds, view = timed(ir.ring_view, driver, rid)
+            runs.append(seconds)
+            for k, v in view["timings"].items():
+                parts.setdefault(k, []).append(v)
+        per_ring[rid] = {
+            "size": int(view["ring"].get("size") or 0),
+            "p50_s": statistics.median(runs),
+            "max_s": max(runs),
+        }
+        all_runs += runs
+    return {
+        "cold_s": cold,
+        "p50_s": statistics.median(all_runs),
+        "p95_s": pct(all_runs, 95),
+        "max_s": max(all_runs),
+        "n": len(all_runs),
+        "rings": per_ring,
+        "parts_p50_s": {k: statistics.median(v) for k, v in parts.items()},
+        "largest_ring": largest,
+    }
+
+
+def measure_expansion(driver, expansions: int, rnd: random.Random) -> dict:
+    """`expansions` expansions of random drawn nodes of random top-200 rings, each into a copy of the
+    ring's graph; the first expansion of each node kind compiles its statements and is not counted."""
+    pool = [r["id"] for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT 200")]
+    samples, kinds, cold = [], {}, {}
+    graphs: dict[str, sg.Subgraph] = {}
+    while len(samples) < expansions:
+        rid = rnd.choice(pool)
+        if rid not in graphs:
+            graphs[rid] = sg.ring_graph(driver, ir.ring(driver, rid))
+        g = graphs[rid]
+        nid = rnd.choice(list(g.nodes))
+        fresh = sg.Subgraph(max_nodes=g.max_nodes, ring_id=rid, nodes=dict(g.nodes))  # expand into a copy
+        seconds, _ = timed(sg.expand, driver, fresh, nid)
+        kind = nid.split(":")[0]
+        if kind not in cold:
+            cold[kind] = seconds
+            continue
+        samples.append(seconds)
+        kinds.setdefault(kind, []).append(seconds)
+    return {
+        "cold_s": max(cold.values()),
+        "p50_s": pct(samples, 50),
+        "p95_s": pct(samples, 95),
+        "max_s": max(samples),
+        "n": len(samples),
+        "by_kind_p95_s": {k: pct(v, 95) for k, v in kinds.items()},
+    }
+
+
+SEARCH_PROBE = """
+MATCH (a:Account)-[:USED_IP]->(i:IP) WITH a, i LIMIT 1
+MATCH (t:PromptTemplate) WITH a, i, t LIMIT 1
+OPTIONAL MATCH (p:Proxy) WITH a, i, t, p LIMIT 1
+RETURN a.id AS account, i.address AS ip, t.hash AS template, p.name AS proxy
+"""
+
+
+def measure_search(driver, repeat: int) -> dict:
+    """Search for an IP, an account id, a template-hash prefix and a proxy name, with the entity and
+    the rings it touches for the first hit; once cold, then `repeat` rounds."""
+    probe = read(driver, SEARCH_PROBE)[0]
+    terms = [probe["ip"], probe["account"], probe["template"][:10], probe["proxy"] or "proxy"]
+    for term in terms:
+        isr.search(driver, term)  # cold
+    runs = []
+    for _ in range(repeat):
+        for term in terms:
+            seconds, hits = timed(isr.search, driver, term)
+            if len(hits):
+                kind, key = hits.iloc[0]["kind"], hits.iloc[0]["key"]
+                seconds += timed(isr.entity, driver, kind, key)[0] + timed(isr.rings_touching, driver, kind, key)[0]
+            runs.append(seconds)
+    return {"p50_s": statistics.median(runs), "p95_s": pct(runs, 95), "max_s": max(runs), "n": len(runs)}
+
+
+def world_size(driver, accounts: int, prepare_it: bool) -> tuple[int, int]:
+    """(accounts, rings) the database holds, after generating, ingesting and detecting a world if asked
+    and empty; exits when there are no rings to measure."""
+    held = read(driver, "MATCH (a:Account) RETURN count(a) AS n")[0]["n"]
+    if held == 0 and prepare_it:
+        prepare(driver, accounts)
+        held = read(driver, "MATCH (a:Account) RETURN count(a) AS n")[0]["n"]
+    n_rings = read(driver, "MATCH (r:Ring) RETURN count(r) AS n")[0]["n"]
+    if n_rings == 0:
+        raise SystemExit("no rings in the database: ingest and detect a world first (or pass --prepare)")
+    if abs(held - accounts) > 0.05 * accounts:
+        print(f"note: the database holds {held:,} accounts (expected about {accounts:,})", file=sys.stderr)
+    return held, n_rings
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--accounts", type=int, default=100_000, help="world size the database is expected to hold")
@@ -96,116 +207,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=RESULTS / "app_latency.json")
     args = ap.parse_args()
-    rnd = random.Random(args.seed)
 
     driver = open_driver()
     try:
-        held = read(driver, "MATCH (a:Account) RETURN count(a) AS n")[0]["n"]
-        if held == 0 and args.prepare:
-            prepare(driver, args.accounts)
-            held = read(driver, "MATCH (a:Account) RETURN count(a) AS n")[0]["n"]
-        n_rings = read(driver, "MATCH (r:Ring) RETURN count(r) AS n")[0]["n"]
-        if n_rings == 0:
-            raise SystemExit("no rings in the database: ingest and detect a world first (or pass --prepare)")
-        if abs(held - args.accounts) > 0.05 * args.accounts:
-            print(f"note: the database holds {held:,} accounts (expected about {args.accounts:,})", file=sys.stderr)
-        results: dict = {"accounts": held, "rings": n_rings, "targets_s": TARGETS, "measurements": {}}
-        m = results["measurements"]
-
-        # --- queue ---------------------------------------------------------------------------------
-        cold, _ = timed(queue_page, driver)
-        runs = [timed(queue_page, driver)[0] for _ in range(args.repeat)]
-        m["queue"] = {"cold_s": cold, "p50_s": statistics.median(runs), "max_s": max(runs), "n": len(runs)}
-
-        # --- ring view -----------------------------------------------------------------------------
-        top = [
-            r["id"]
-            for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT $n", n=args.rings)
-        ]
-        largest = read(driver, "MATCH (r:Ring) RETURN r.id AS id, r.size AS size ORDER BY r.size DESC LIMIT 1")[0]
-        ring_ids = list(dict.fromkeys([*top, largest["id"]]))
-        per_ring, parts, views = {}, {}, {}
-        cold, _ = timed(ir.ring_view, driver, ring_ids[0])
-        all_runs = []
-        for rid in ring_ids:
-            runs = []
-            for _ in range(args.repeat):
-                seconds, view = timed(ir.ring_view, driver, rid)
-                runs.append(seconds)
-                for k, v in view["timings"].items():
-                    parts.setdefault(k, []).append(v)
-            views[rid] = view
-            per_ring[rid] = {
-                "size": int(view["ring"].get("size") or 0),
-                "p50_s": statistics.median(runs),
-                "max_s": max(runs),
-            }
-            all_runs += runs
-        m["ring view"] = {
-            "cold_s": cold,
-            "p50_s": statistics.median(all_runs),
-            "p95_s": pct(all_runs, 95),
-            "max_s": max(all_runs),
-            "n": len(all_runs),
-            "rings": per_ring,
-            "parts_p50_s": {k: statistics.median(v) for k, v in parts.items()},
-            "largest_ring": largest,
+        held, n_rings = world_size(driver, args.accounts, args.prepare)
+        m = {
+            "queue": measure_queue(driver, args.repeat),
+            "ring view": measure_ring_view(driver, args.rings, args.repeat),
+            "expansion": measure_expansion(driver, args.expansions, random.Random(args.seed)),
+            "search": measure_search(driver, args.repeat),
         }
-
-        # --- expansion -----------------------------------------------------------------------------
-        pool = [r["id"] for r in read(driver, "MATCH (r:Ring) RETURN r.id AS id ORDER BY r.score DESC LIMIT 200")]
-        samples, kinds, cold = [], {}, {}
-        graphs: dict[str, sg.Subgraph] = {}
-        while len(samples) < args.expansions:
-            rid = rnd.choice(pool)
-            if rid not in graphs:
-                graphs[rid] = sg.ring_graph(driver, ir.ring(driver, rid))
-            g = graphs[rid]
-            nid = rnd.choice(list(g.nodes))
-            fresh = sg.Subgraph(max_nodes=g.max_nodes, ring_id=rid, nodes=dict(g.nodes))  # expand into a copy
-            seconds, _ = timed(sg.expand, driver, fresh, nid)
-            kind = nid.split(":")[0]
-            if kind not in cold:  # the first expansion of a kind compiles its statements
-                cold[kind] = seconds
-                continue
-            samples.append(seconds)
-            kinds.setdefault(kind, []).append(seconds)
-        m["expansion"] = {
-            "cold_s": max(cold.values()),
-            "p50_s": pct(samples, 50),
-            "p95_s": pct(samples, 95),
-            "max_s": max(samples),
-            "n": len(samples),
-            "by_kind_p95_s": {k: pct(v, 95) for k, v in kinds.items()},
-        }
-
-        # --- search --------------------------------------------------------------------------------
-        probe = read(
-            driver,
-            """
-            MATCH (a:Account)-[:USED_IP]->(i:IP) WITH a, i LIMIT 1
-            MATCH (t:PromptTemplate) WITH a, i, t LIMIT 1
-            OPTIONAL MATCH (p:Proxy) WITH a, i, t, p LIMIT 1
-            RETURN a.id AS account, i.address AS ip, t.hash AS template, p.name AS proxy
-        """,
-        )[0]
-        terms = [probe["ip"], probe["account"], probe["template"][:10], probe["proxy"] or "proxy"]
-        for term in terms:
-            isr.search(driver, term)  # cold
-        runs = []
-        for _ in range(args.repeat):
-            for term in terms:
-                seconds, hits = timed(isr.search, driver, term)
-                runs.append(seconds)
-                if len(hits):
-                    kind, key = hits.iloc[0]["kind"], hits.iloc[0]["key"]
-                    runs[-1] += (
-                        timed(isr.entity, driver, kind, key)[0] + timed(isr.rings_touching, driver, kind, key)[0]
-                    )
-        m["search"] = {"p50_s": statistics.median(runs), "p95_s": pct(runs, 95), "max_s": max(runs), "n": len(runs)}
     finally:
         driver.close()
-
+    results = {"accounts": held, "rings": n_rings, "targets_s": TARGETS, "measurements": m}
     for name, target in TARGETS.items():
         key = "p95_s" if name in ("expansion", "search") else "max_s"
         m[name]["target_s"] = target
