@@ -43,12 +43,10 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from graph.db import server
@@ -59,7 +57,7 @@ from ingest.contract import FILES, validate
 from ingest.load import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, IngestError, delivery_files, partition_of, prefetch
 from ingest.quarantine import Quarantine
 from ingest.reader import FileRejected, fingerprint, open_source
-from ingest.report import FileReport, RateColumn, summary_table
+from ingest.report import FileReport, file_progress_columns, summary_table
 from ingest.writes import BEGIN_FILE, FAIL_FILE, FINISH_FILE, PARTITION_KEY
 
 # The markers of the chunks a load committed (ingest.writes.CLAIM_BATCH, one per batch).
@@ -255,15 +253,7 @@ def read_delivery(
     files: list[tuple[str, Path]], quarantine_dir: Path, batch_size: int, console: Console
 ) -> list[FileRead]:
     """Read and validate every file in load order, with the online path's progress display."""
-    columns = (
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
+    columns = file_progress_columns()
     delivered: set[str] = set()
     complete: set[str] = set()
     reads = []

@@ -38,14 +38,14 @@ from typing import Any
 import neo4j
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from graph.db.connection import DatabaseUnavailable, read, session, write
 from graph.db.schema import ensure_schema
 from ingest.contract import FILES, Checked, kind_of, validate
 from ingest.quarantine import Quarantine
 from ingest.reader import Chunk, FileRejected, Source, fingerprint, open_source
-from ingest.report import FileReport, RateColumn, summary_table
+from ingest.report import FileReport, file_progress_columns, summary_table
 from ingest.writes import (
     BEGIN_FILE,
     DONE_BATCHES,
@@ -382,15 +382,7 @@ def ingest(
     delivered: set[str] = set()
     started = time.monotonic()
     reports: dict[str, FileReport] = {}
-    columns = (
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
+    columns = file_progress_columns()
     with Progress(*columns, console=console) as progress:
         for kind, path in files:
             began = time.monotonic()
