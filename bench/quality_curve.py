@@ -54,6 +54,7 @@ from graph.detection.calibrate import BEHAVIOURS, fit_report  # noqa: E402
 from graph.detection.detect import drop_background  # noqa: E402
 from graph.detection.evaluate import quality, read_truth  # noqa: E402
 from graph.detection.expand import expand_found_rings  # noqa: E402
+from graph.detection.fragments import merge_fragments  # noqa: E402
 from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities  # noqa: E402
 
 METHODS = ("before", "after", "calibrated")
@@ -99,10 +100,11 @@ class World:
         """(rings, members, seconds) of detection after community detection, with `params`."""
         t0 = time.monotonic()
         p = {**DEFAULT_PARAMS, **params}
-        rings, members = score_communities(self.ev, self.community, p)
+        community = merge_fragments(self.ev, self.community, p)[0] if p["merge_fragments"] else self.community
+        rings, members = score_communities(self.ev, community, p)
         rings, members, _ = drop_background(rings, members, self.ev.n_accounts, threshold, p)
         if p["expand"]:
-            rings, members, _ = expand_found_rings(self.ev, self.community, rings, members, threshold, p)
+            rings, members, _ = expand_found_rings(self.ev, community, rings, members, threshold, p)
         return rings, members, time.monotonic() - t0
 
 
@@ -241,9 +243,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[3])
-    parser.add_argument("--accounts", type=int, default=20_000)
+    world_options(parser, levels=[0.0, 0.25, 0.5, 0.75, 1.0], seeds=[3], accounts=20_000)
     parser.add_argument(
         "--train",
         nargs="*",
@@ -258,10 +258,6 @@ def main() -> None:
         default=True,
         help="calibrated: flag at the threshold calibrate suggests for precision 0.95 (else 0.5)",
     )
-    parser.add_argument(
-        "--workdir", default=os.environ.get("RINGWATCH_BENCH_DIR", tempfile.gettempdir() + "/ringwatch-bench")
-    )
-    parser.add_argument("--reuse", action="store_true", help="reuse worlds loaded and detected by an earlier run")
     parser.add_argument("--chart-only", action="store_true", help="redraw the chart from the saved JSON")
     args = parser.parse_args()
     if args.chart_only:
@@ -270,14 +266,30 @@ def main() -> None:
     run(args)
 
 
-def run(args) -> None:
+def world_options(parser: argparse.ArgumentParser, levels: list[float], seeds: list[int], accounts: int) -> None:
+    """The options of a bench that generates and loads worlds: which, how big, and where they are kept."""
+    parser.add_argument("--levels", type=float, nargs="+", default=levels)
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
+    parser.add_argument("--accounts", type=int, default=accounts)
+    parser.add_argument(
+        "--workdir", default=os.environ.get("RINGWATCH_BENCH_DIR", tempfile.gettempdir() + "/ringwatch-bench")
+    )
+    parser.add_argument("--reuse", action="store_true", help="reuse worlds loaded and detected by an earlier run")
+
+
+def scratch_driver(args, bench: str):
+    """A driver on the local scratch server the bench empties (refusing any other target)."""
     from graph.db.connection import open_driver, resolve_target
 
     if not resolve_target().local:
-        raise SystemExit("quality_curve empties the database: point it at a local scratch server (RINGWATCH_STATE)")
+        raise SystemExit(f"{bench} empties the database: point it at a local scratch server (RINGWATCH_STATE)")
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    return open_driver()
+
+
+def run(args) -> None:
     t0 = time.monotonic()
-    driver = open_driver()
+    driver = scratch_driver(args, "quality_curve")
     try:
         model, info = calibration(args, driver)
         threshold = DEFAULT_THRESHOLD

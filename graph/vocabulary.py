@@ -78,6 +78,7 @@ FEATURES = (
     "masked_share",
     "anonymous_payment",
     "signup_burst",
+    "no_own_prompts",
     "partner_flagged",
 )
 

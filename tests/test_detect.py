@@ -14,6 +14,7 @@ from graph.detection.detect import detect
 from graph.detection.evaluate import flagged_accounts, quality, read_truth
 from graph.review.actors import Actor
 from graph.review.decisions import decide
+from graph.vocabulary import FEATURES
 from ingest.load import ingest
 
 
@@ -274,7 +275,7 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
     assert fitted.exit_code == 0, fitted.stderr
     result = json.loads(fitted.stdout)
     assert result["fitted"] and result["written"]
-    assert set(result["coef"]) == {"eliciting_share", "uniformity", "masked_share", "anonymous_payment", "signup_burst"}
+    assert set(result["coef"]) == set(FEATURES) - {"private_share", "partner_flagged"}  # the behaviours
     assert result["decisions"] >= sum(decided.values())  # and the rings decided by earlier tests
 
     lines: list[str] = []

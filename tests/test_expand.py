@@ -4,7 +4,15 @@ A hand-built delivery: a hydra whose core shares windows of its templates (a rin
 refine find), and thin members who each use two of the hydra's templates and no exit of
 its pool, so that no thin member shares two entities with any single member; beside them a
 VPN user on one of the hydra's exits, an account that borrowed one hydra template (a small
-part of its traffic) and also rides a hydra exit, ordinary users and VPN users.
+part of its traffic) and also rides a hydra exit, ordinary users and VPN users, some of them on
+the hydra's own exits.
+
+Beside them, the two look-alikes of issue 15's fourth part: a farm dressed as a company (its own
+e-mail domain, one corporate card, office addresses, volumes spread like a team's, a little
+ordinary traffic, a quarter of it signing up weeks late) and a real team of an AI company (the
+same costume, and almost as much coding and reasoning). What tells them apart is behaviour: the
+team's volumes are heavy-tailed and its people write prompts of their own; the farm's accounts
+run its templates and nothing else.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ from delivery import write_delivery
 
 from graph.db.connection import read
 from graph.detection.detect import detect
+from graph.detection.scoring import DEFAULT_PARAMS
 from ingest.generate import Difficulty, generate_world
 from ingest.load import ingest
 
 N_CORE, N_THIN, N_NORMAL, N_VPN = 30, 20, 400, 30
+N_COMPANY, N_TEAM, N_VPN_ON_POOL = 40, 25, 10
 DAY0 = pd.Timestamp("2026-02-01T09:00:00Z")
 
 
@@ -42,8 +52,10 @@ class Delivery:
             k: [] for k in ("accounts", "payment_methods", "ip_sightings", "ip_intel", "prompt_templates")
         }
 
-    def account(self, account: str, hours: float, card: str, method: str = "card") -> None:
-        self.rows["accounts"].append({"account_id": account, "created_at": when(hours), "country": "US"})
+    def account(self, account: str, hours: float, card: str, method: str = "card", domain: str = "") -> None:
+        self.rows["accounts"].append(
+            {"account_id": account, "created_at": when(hours), "country": "US", "email_domain": domain}
+        )
         self.rows["payment_methods"].append({"account_id": account, "payment_fingerprint": card, "method_type": method})
 
     def template(self, account: str, name: str, requests: int, capability: str) -> None:
@@ -95,7 +107,7 @@ def hydra(d: Delivery, rng: np.random.Generator) -> None:
         d.account(a, rng.uniform(0, 20), f"thin-card-{i}", "prepaid_card")
         d.template(a, f"thin-{i}", int(rng.integers(38, 43)), "coding")
         d.template(a, f"thin-{(i + 1) % N_THIN}", int(rng.integers(38, 43)), "reasoning")
-        d.template(a, f"public-{10 + i % 5}", 4, "chat")
+        d.template(a, f"popular-{i % 3}", 4, "chat")
         own = f"192.0.2.{i + 1}"
         d.intel(own, "residential", "LumaProxy")
         d.ip(a, own)
@@ -110,9 +122,18 @@ def others(d: Delivery, rng: np.random.Generator) -> None:
         d.account(a, rng.uniform(0, 24 * 60), f"user-card-{i}")
         for t in rng.choice(40, 3, replace=False):
             d.template(a, f"public-{t}", int(rng.integers(1, 80)), "chat")
+        d.template(a, f"popular-{i % 3}", int(rng.integers(1, 30)), "chat")  # ~140 users each
         d.ip(a, f"10.{i // 250}.{i % 250}.1")
         if i >= N_NORMAL:
             d.ip(a, str(rng.choice(VPN)))
+    for i in range(N_VPN_ON_POOL):  # VPN users whose exit happens to be one of the hydra's
+        a = f"vpn_on_pool_{i}"
+        d.account(a, rng.uniform(0, 24 * 60), f"vpn-pool-card-{i}")
+        d.ip(a, POOL[i % len(POOL)])
+        d.ip(a, str(rng.choice(VPN)))
+        for t in rng.choice(40, 3, replace=False):
+            d.template(a, f"public-{t}", int(rng.integers(1, 80)), "chat")
+        d.template(a, f"vpn-own-{i}", 12, "writing")
     d.account("bystander_vpn", 100, "bystander-card")
     d.ip("bystander_vpn", POOL[0])
     for t in range(3):
@@ -124,6 +145,56 @@ def others(d: Delivery, rng: np.random.Generator) -> None:
         d.template("borrower", f"borrower-own-{t}", 60, "writing")
 
 
+def company_farm(d: Delivery, rng: np.random.Generator) -> None:
+    """A farm dressed as a company, as the generator's hardest level makes one: one corporate card, two
+    office addresses, its own domain; each account a window of 5 of the farm's 15 templates (a fifth
+    of them ordinary writing, the rest coding, reasoning, agentic) with volumes
+    spread log-normally (sigma 0.4, as a team's), one or two of the popular templates, no prompt of its own;
+    30 sign up on one day, 10 over the following five weeks."""
+    office = ["192.0.2.200", "192.0.2.201"]
+    for ip in office:
+        d.intel(ip, "business")
+    caps = ("coding", "reasoning", "agentic", "coding", "writing")  # a fifth ordinary, as a team's
+    for i in range(N_COMPANY):
+        a = f"company_{i:02d}"
+        d.account(
+            a, 400 + (rng.uniform(0, 8) if i < 30 else rng.uniform(24, 35 * 24)), "acme-corp-card", domain="acme-ai.io"
+        )
+        volume = rng.lognormal(np.log(60), 0.4)
+        for k in range(5):
+            t = (i + k) % 15
+            d.template(a, f"company-{t}", max(1, int(volume / 5)), caps[t % 5])
+        for t in rng.choice(3, int(rng.integers(1, 3)), replace=False):
+            d.template(a, f"popular-{t}", int(rng.integers(1, 5)), "chat")
+        for ip in office:
+            d.ip(a, ip, 30)
+
+
+def real_team(d: Delivery, rng: np.random.Generator) -> None:
+    """A real team at an AI company: one corporate card, an office address, its own domain; each
+    member half of the team's 12 templates (mostly coding and reasoning) with heavy-tailed volumes
+    (log-normal sigma 1.2), a popular template or two, and prompts of their own; 18 onboard on one
+    day, the rest over the following months."""
+    d.intel("192.0.2.210", "business")
+    caps = ("coding", "reasoning", "coding", "writing")
+    for i in range(N_TEAM):
+        a = f"team_{i:02d}"
+        d.account(
+            a,
+            500 + (rng.uniform(0, 8) if i < 18 else rng.uniform(24, 120 * 24)),
+            "orbit-corp-card",
+            domain="orbit-ml.com",
+        )
+        volume = rng.lognormal(np.log(60), 1.2)
+        for t in rng.choice(12, 6, replace=False):
+            d.template(a, f"team-{t}", max(1, int(volume / 8)), caps[t % 4])
+        for t in rng.choice(3, int(rng.integers(1, 3)), replace=False):
+            d.template(a, f"popular-{t}", int(rng.integers(1, 5)), "chat")
+        for k in range(int(rng.integers(1, 4))):
+            d.template(a, f"team-own-{i}-{k}", max(1, int(volume / 6)), "coding" if k % 2 else "writing")
+        d.ip(a, "192.0.2.210", 30)
+
+
 @pytest.fixture(scope="module")
 def thin(neo4j_server, tmp_path_factory):
     from graph.db import server
@@ -133,6 +204,8 @@ def thin(neo4j_server, tmp_path_factory):
     d = Delivery()
     hydra(d, rng)
     others(d, rng)
+    company_farm(d, rng)
+    real_team(d, rng)
     folder = write_delivery(d.frames(), tmp_path_factory.mktemp("thin-hydra"))
     server.reset()
     driver = open_driver()
@@ -153,7 +226,7 @@ def membership(driver) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["account", "ring", "status", "score", "evidence"]).set_index("account")
 
 
-def test_thin_hydra_members_join_the_found_ring_with_their_evidence(thin):
+def test_thin_hydra_members_are_in_the_found_ring_with_their_evidence(thin):
     m = membership(thin["driver"])
     core = [f"core_{i:02d}" for i in range(N_CORE)]
     thin_members = [f"thin_{i:02d}" for i in range(N_THIN)]
@@ -163,9 +236,22 @@ def test_thin_hydra_members_join_the_found_ring_with_their_evidence(thin):
     assert m.loc[core[0], "status"] == "suspected"
     assert set(thin_members) <= set(m.index[m["ring"] == ring]), "thin members left out"
     for a in thin_members:
-        evidence = m.loc[a, "evidence"]
+        assert "uses 2 ring-only templates" in m.loc[a, "evidence"], m.loc[a, "evidence"]
+
+
+def test_expansion_alone_takes_the_thin_members_in_saying_how(thin):
+    """Without putting fragments together first (graph.detection.fragments), the thin members are
+    not in the community Leiden found; expansion takes them in, and their evidence says how."""
+    lines: list[str] = []
+    result = detect(thin["driver"], write=False, params={"merge_fragments": False}, log=lines.append)
+    members = result.members.set_index("account")
+    core_ring = members.loc["core_00", "community"]
+    thin_members = [f"thin_{i:02d}" for i in range(N_THIN)]
+    assert set(thin_members) <= set(members.index[members["community"] == core_ring])
+    for a in thin_members:
+        evidence = members.loc[a, "evidence"]
         assert evidence.startswith("joined through the ring's own traces: uses 2 ring-only templates"), evidence
-    assert any(line.startswith(f"expand: {N_THIN} accounts joined 1 found ring") for line in thin["log"]), thin["log"]
+    assert any(line.startswith(f"expand: {N_THIN} accounts joined 1 found ring") for line in lines), lines
 
 
 def test_no_thin_member_shares_two_entities_with_any_single_member(thin):
@@ -198,8 +284,44 @@ def test_ordinary_and_vpn_users_are_not_flagged(thin):
     assert (users["status"] != "suspected").all()
 
 
+def test_vpn_users_on_the_hydras_exits_stay_out(thin):
+    """Out of the hydra's ring and of every flagged one (in a world this small the ordinary users,
+    these among them, are one `watch` candidate: the background a real world sets aside)."""
+    m = membership(thin["driver"])
+    hydra_ring = m.loc["core_00", "ring"]
+    vpn = m[m.index.str.startswith("vpn_on_pool_")]
+    assert (vpn["ring"] != hydra_ring).all()
+    assert (vpn["status"] != "suspected").all()
+
+
+def test_the_farm_dressed_as_a_company_is_flagged_whole(thin):
+    m = membership(thin["driver"])
+    company = [f"company_{i:02d}" for i in range(N_COMPANY)]
+    assert set(company) <= set(m.index), "company farm members left out"
+    assert m.loc[company, "ring"].nunique() == 1
+    assert (m.loc[company, "status"] == "suspected").all(), m.loc[company[0], ["score", "status"]].to_dict()
+    ring = m.loc[company[0], "ring"]
+    assert set(m.index[m["ring"] == ring]) == set(company)
+
+
+def test_the_real_team_is_not_flagged(thin):
+    m = membership(thin["driver"])
+    team = m[m.index.str.startswith("team_")]
+    assert (team["status"] != "suspected").all(), team[["ring", "score"]].drop_duplicates().to_dict("records")
+
+
+def test_without_no_own_prompts_the_company_farm_falls_under_the_threshold(thin):
+    """What the feature adds here: with its weight 0 the costume works."""
+    weights = {**DEFAULT_PARAMS["weights"], "no_own_prompts": 0.0}
+    result = detect(thin["driver"], write=False, params={"weights": weights}, log=lambda _: None)
+    m = result.members.merge(result.rings[["community", "score"]], on="community")
+    company = m[m["account"].str.startswith("company_")]
+    assert len(company) == N_COMPANY
+    assert (company["score"] < result.threshold).all()
+
+
 def test_without_expansion_the_thin_members_are_missed(thin):
-    result = detect(thin["driver"], write=False, params={"expand": False}, log=lambda _: None)
+    result = detect(thin["driver"], write=False, params={"expand": False, "merge_fragments": False}, log=lambda _: None)
     flagged = result.rings.loc[result.rings["score"] >= result.threshold, "community"]
     members = set(result.members.loc[result.members["community"].isin(flagged), "account"])
     assert {f"core_{i:02d}" for i in range(N_CORE)} <= members

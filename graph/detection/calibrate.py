@@ -88,13 +88,15 @@ DECIDED = """
 MATCH (r:Ring) WHERE r.status IN $decided
 RETURN r.id AS ring, r.status AS status, r.private_share AS private_share,
        r.eliciting_share AS eliciting_share, r.uniformity AS uniformity, r.masked_share AS masked_share,
-       r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst
+       r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst,
+       r.no_own_prompts AS no_own_prompts
 """
 UNDECIDED = """
 MATCH (r:Ring) WHERE r.status IN ['suspected', 'watch']
 RETURN r.id AS ring, r.size AS size, r.score AS score, coalesce(r.partner_flagged, 0.0) AS partner_flagged,
        r.private_share AS private_share, r.eliciting_share AS eliciting_share, r.uniformity AS uniformity,
-       r.masked_share AS masked_share, r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst
+       r.masked_share AS masked_share, r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst,
+       r.no_own_prompts AS no_own_prompts
 """
 LATEST = """
 MATCH (p:DetectionParams)

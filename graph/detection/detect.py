@@ -3,6 +3,7 @@
 Steps and where they live:
   graph.detection.evidence     read accounts and what they share (one read per relationship type)
   graph.detection.communities  community detection in GDS (Leiden) or networkx (Louvain)
+  graph.detection.fragments    fragments of one farm that community detection cut apart, put back together
   graph.detection.scoring      member evidence, ring features, score, reasons
   graph.detection.expand       found rings take in accounts tied to them only by their ring-only entities
   graph.detection.rings        persist, matching previous rings so ids and decisions survive
@@ -26,6 +27,7 @@ from graph.detection.calibrate import detection_params
 from graph.detection.communities import detect_communities
 from graph.detection.evidence import read_evidence
 from graph.detection.expand import expand_found_rings
+from graph.detection.fragments import merge_fragments
 from graph.detection.rings import persist
 from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
 
@@ -102,6 +104,11 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
     community, used = detect_communities(driver, ev, backend, p)
     timings["communities"] = time.monotonic() - t1
     log(f"{used}: {community.nunique():,} communities in {timings['communities']:.1f} s")
+    if p["merge_fragments"]:
+        t_merge = time.monotonic()
+        community, merged = merge_fragments(ev, community, p)
+        timings["fragments"] = time.monotonic() - t_merge
+        log(merged.summary(timings["fragments"]))
     t2 = time.monotonic()
     rings, members = score_communities(ev, community, p)
     rings, members, background = drop_background(rings, members, ev.n_accounts, threshold, p)

@@ -19,6 +19,11 @@ A community is only a candidate. For each one:
    - `masked_share`: share of IP traffic through datacenter, VPN, proxy or Tor exits;
    - `anonymous_payment`: share of members paying with prepaid, virtual or crypto;
    - `signup_burst`: largest share of members created within `burst_hours`;
+   - `no_own_prompts`: share of members who never sent a prompt of their own (every
+     template they used, some other account used too). People write some prompts
+     nobody else sends; a farm's accounts run its templates. A farm dressed as a company
+     can copy a team's card, office addresses, volumes and template mix, but to fake this
+     it must spend part of every account's traffic on one-off prompts it has no use for;
    - `partner_flagged`: how much of what binds the members to the ring partner labs
      flagged, weighted by their confidence (see `partner_share`): a flag on a carrier NAT,
      a VPN exit or a popular template says nothing about any one ring and adds nothing.
@@ -66,6 +71,16 @@ DEFAULT_PARAMS: dict = {
     # background population glued together by popular things, not a ring (graph.detection.detect.drop_background)
     "background_share": 0.05,
     "background_min_size": 1000,
+    # fragments of one farm put back together before scoring (graph.detection.fragments): accounts with
+    # >= merge_min_scarce of their template traffic on templates of 2..merge_max_users users (and at most
+    # merge_max_share of all accounts), links
+    # carrying >= merge_min_link of it, entities with >= merge_share of their users among those accounts
+    "merge_fragments": True,
+    "merge_max_users": 100,
+    "merge_max_share": 0.01,
+    "merge_min_scarce": 0.5,
+    "merge_min_link": 0.1,
+    "merge_share": 0.8,
     # membership that follows a found ring's own traces (graph.detection.expand): reach entities where
     # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and the
     # accounts tied to it in more than one way are >= expand_share of its users; one joins with >= 2 ring-only
@@ -81,12 +96,15 @@ DEFAULT_PARAMS: dict = {
     # behaviour weights (sum to 1); replaced by a fitted model when `ringwatch calibrate` has
     # written one (graph.detection.calibrate): behaviour = sigmoid(intercept + sum(coef x feature))
     "behaviour_model": None,
+    # (no_own_prompts came last: it has a fifth, the first five keep the proportions they had alone,
+    # 0.30/0.20/0.20/0.15/0.15)
     "weights": {
-        "eliciting_share": 0.30,
-        "uniformity": 0.20,
-        "masked_share": 0.20,
-        "anonymous_payment": 0.15,
-        "signup_burst": 0.15,
+        "eliciting_share": 0.24,
+        "uniformity": 0.16,
+        "masked_share": 0.16,
+        "anonymous_payment": 0.12,
+        "signup_burst": 0.12,
+        "no_own_prompts": 0.20,
     },
     # partner flags (graph.sharing): at most this much is added to a ring's score ...
     "partner_bonus": 0.25,
@@ -189,6 +207,7 @@ def score_communities(
         pd.Series(kept.index.isin(anon_accounts).astype(float), index=kept.index).groupby(kept).mean()
     )
     r["signup_burst"] = _burst(acc["created"], kept, p["burst_hours"] * 3600)
+    r["no_own_prompts"] = no_own_prompts(tpl_k, kept)
     r["partner_flagged"] = partner_share(acc, (tpl_k, ips_k, pay_k), kept, p)
     r = r.fillna(0.0)
 
@@ -310,6 +329,18 @@ def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.S
     return np.maximum(own, share).groupby(kept).mean()
 
 
+def no_own_prompts(tpl: pd.DataFrame, kept: pd.Series) -> pd.Series:
+    """Per community: the share of its members who never sent a prompt of their own.
+
+    `tpl` holds template links with `degree` (how many accounts use the template in all, see
+    `_bound`). A member's own prompt is a template no other account used. Members with no
+    template traffic say nothing either way and count as not scripted.
+    """
+    with_templates = kept.index.isin(tpl["account"].unique())
+    own = kept.index.isin(tpl.loc[tpl["degree"] == 1, "account"].unique())
+    return pd.Series((with_templates & ~own).astype(float), index=kept.index).groupby(kept).mean()
+
+
 def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:
     """Per community: the largest share of members created within any `window_s` window."""
     out = {}
@@ -371,6 +402,8 @@ def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods
         parts.append(f"{_pct(row['signup_burst'])} signed up within 72 h")
     if row["uniformity"] >= 0.6:
         parts.append("uniform volumes")
+    if row.get("no_own_prompts", 0.0) >= 0.6:
+        parts.append(f"{_pct(row['no_own_prompts'])} never sent a prompt of their own")
     if row["partner_flagged"] > 0:
         parts.append(f"partners flagged {_pct(row['partner_flagged'])} of what binds it")
     return "; ".join(parts)

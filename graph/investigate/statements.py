@@ -189,6 +189,7 @@ MATCH (r:Ring)
 RETURN r.id AS id, r.status AS status, r.score AS score, r.size AS size,
        r.private_share AS private_share, r.eliciting_share AS eliciting_share, r.uniformity AS uniformity,
        r.masked_share AS masked_share, r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst,
+       r.no_own_prompts AS no_own_prompts,
        r.partner_flagged AS partner_flagged
 LIMIT $limit
 """

@@ -25,21 +25,22 @@ def rings(n: int, intercept: float, coef: list[float], seed: int = 1) -> pd.Data
 
 def test_the_gradient_is_the_loss_derivative():
     rng = np.random.default_rng(3)
-    x, binding = rng.random((40, 5)), rng.uniform(0.5, 1.0, 40)
+    k = len(cal.BEHAVIOURS)
+    x, binding = rng.random((40, k)), rng.uniform(0.5, 1.0, 40)
     y = (rng.random(40) < 0.5).astype(float)
-    theta = rng.normal(0, 1, 6)
+    theta = rng.normal(0, 1, k + 1)
     _, grad = cal._loss(theta, x, binding, y, 0.7)
     step = 1e-6
     numeric = [
         (cal._loss(theta + step * e, x, binding, y, 0.7)[0] - cal._loss(theta - step * e, x, binding, y, 0.7)[0])
         / (2 * step)
-        for e in np.eye(6)
+        for e in np.eye(k + 1)
     ]
     assert np.allclose(grad, numeric, rtol=1e-4, atol=1e-5)
 
 
 def test_the_fit_recovers_the_model_that_made_the_labels():
-    truth = [4.0, 0.0, -1.0, 2.0, 3.0]
+    truth = [4.0, 0.0, -1.0, 2.0, 3.0, 1.0]
     frame = rings(4000, -3.0, truth)
     x = frame[list(cal.BEHAVIOURS)].to_numpy()
     intercept, coef = cal.fit_logistic(
@@ -51,7 +52,7 @@ def test_the_fit_recovers_the_model_that_made_the_labels():
 
 
 def test_below_the_minimum_it_refuses_and_says_how_many():
-    frame = rings(200, -3.0, [4.0, 0.0, -1.0, 2.0, 3.0])
+    frame = rings(200, -3.0, [4.0, 0.0, -1.0, 2.0, 3.0, 1.0])
     frame = pd.concat([frame[frame["status"] == "dismissed"], frame[frame["status"] == "blocked"].head(7)])
     result = cal.fit_report(frame, min_per_class=20)
     assert not result.fitted
@@ -62,7 +63,8 @@ def test_below_the_minimum_it_refuses_and_says_how_many():
 
 def test_farms_the_default_weights_miss_are_learnt_from_decisions():
     # farms dressed as a company: eliciting and uniform, no masked exits, no anonymous payment;
-    # dismissed rings: teams (ordinary traffic, heavy-tailed) and researchers (eliciting, not uniform)
+    # dismissed rings: teams (ordinary traffic, heavy-tailed) and researchers (eliciting, not uniform);
+    # no_own_prompts says nothing here (the same spread in every group): what the fit must learn is elsewhere
     rng = np.random.default_rng(5)
 
     def block(n, eliciting, uniformity, masked, anonymous, burst, status):
@@ -73,6 +75,7 @@ def test_farms_the_default_weights_miss_are_learnt_from_decisions():
                 "masked_share": rng.uniform(*masked, n),
                 "anonymous_payment": rng.uniform(*anonymous, n),
                 "signup_burst": rng.uniform(*burst, n),
+                "no_own_prompts": rng.uniform(0.2, 0.6, n),
                 "private_share": rng.uniform(0.9, 1.0, n),
                 "status": status,
             }
@@ -140,7 +143,7 @@ def test_the_curve_has_a_point_per_distinct_prediction_and_never_divides_by_zero
 
 def test_a_behaviour_the_decisions_say_nothing_about_keeps_its_default_weight():
     # masked_share is always 0 in these decisions: nothing to learn about it
-    frame = rings(300, -3.0, [4.0, 2.0, 0.0, 2.0, 1.0], seed=9)
+    frame = rings(300, -3.0, [4.0, 2.0, 0.0, 2.0, 1.0, 1.0], seed=9)
     frame["masked_share"] = 0.0
     x = frame[list(cal.BEHAVIOURS)].to_numpy()
     _, coef = cal.fit_logistic(
@@ -179,6 +182,7 @@ def test_score_terms_sum_to_the_score_under_the_default_weights():
         "masked_share": 1.0,
         "anonymous_payment": 0.5,
         "signup_burst": 0.2,
+        "no_own_prompts": 0.7,
         "partner_flagged": 0.4,
     }
     frame = pd.DataFrame([ring])
@@ -187,7 +191,7 @@ def test_score_terms_sum_to_the_score_under_the_default_weights():
     terms, unit = score_terms(ring, DEFAULT_PARAMS)
     assert unit == "score points"
     assert terms["contribution"].sum() == pytest.approx(score)
-    assert terms.set_index("feature").loc["masked_share", "contribution"] == pytest.approx(0.95 * 0.20 * 1.0)
+    assert terms.set_index("feature").loc["masked_share", "contribution"] == pytest.approx(0.95 * 0.16 * 1.0)
 
 
 def test_score_terms_of_a_calibrated_model_are_log_odds_with_the_intercept():
