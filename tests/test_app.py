@@ -10,21 +10,30 @@ ring re-detected since it was loaded, the audit banner, and the export the downl
 buttons offer. A last test points the app at a dead port and expects the banner, not a
 traceback, and recovery once the database is back. The login page itself (only page
 before logging in, wrong passwords, log out, single sign-on) is tested in test_app_login.py.
+
+The ring page's Graph tab is a fragment (st.fragment): `fragment_run` replays an interaction the way the
+browser sends one from inside a fragment (AppTest's own run() always runs the whole script), and the
+fragment tests count the other tabs' queries across it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import threading
 from collections import Counter
 
 import pytest
 from conftest import ROOT, free_port
-from streamlit.testing.v1 import AppTest
+from neo4j.exceptions import ServiceUnavailable
+from streamlit.runtime.scriptrunner import RerunData
+from streamlit.testing.v1 import AppTest, local_script_runner
 
 from graph.db.connection import read, write
 from graph.investigate import queue as iq
 from graph.investigate import ring as ir
+from graph.investigate import saved
 from graph.investigate import search as isr
 from graph.investigate import subgraph as sg
 from graph.library.cells import to_csv, to_json
@@ -143,9 +152,13 @@ def test_queue_lists_rings_and_hides_watch(world, users, driver):
     at.multiselect(key="f_status").select("watch").run()
     assert not at.exception, at.exception
     assert any(" · watch · " in o for o in at.selectbox(key="open_ring_select").options)
-    # a score filter narrows the queue
-    at.slider(key="f_score").set_value(0.95).run()
-    assert all(float(o.split("score ")[1].split(" ")[0]) >= 0.95 for o in at.selectbox(key="open_ring_select").options)
+    # a score filter narrows the queue (to the top score, rounded down to the slider's 0.05 steps)
+    scores = [float(o.split("score ")[1].split(" ")[0]) for o in at.selectbox(key="open_ring_select").options]
+    cut = math.floor(max(scores) * 20) / 20
+    assert min(scores) < cut  # the filter has something to leave out
+    at.slider(key="f_score").set_value(cut).run()
+    kept = [float(o.split("score ")[1].split(" ")[0]) for o in at.selectbox(key="open_ring_select").options]
+    assert kept and all(s >= cut for s in kept) and len(kept) < len(scores)
 
 
 def test_capability_filter_offers_the_rings_capabilities_and_narrows_the_queue(world, users, driver):
@@ -200,6 +213,118 @@ def test_open_ring_and_expand_a_node(world, users, driver, rings):
     assert len([x for x in drawn_neighbours if x.startswith("account:")]) == min(users, sg.EXPAND_LIMIT)
     # members, activity and features are there
     assert any("members match" in c for c in texts(at.caption))
+
+
+def fragment_run(at: AppTest) -> AppTest:
+    """Run `at` as the browser does after an interaction inside a fragment: that fragment alone, with the
+    widget values of the page (AppTest.run() always runs the whole script). The page drawn last must have
+    exactly one fragment (the ring page's Graph tab); afterwards `at` holds only the fragment's elements.
+    AppTest has no API for it: the fragment ids come from its private fragment storage."""
+    ids = list(at._fragment_storage._fragments)
+    assert len(ids) == 1, ids
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(local_script_runner, "RerunData", functools.partial(RerunData, fragment_id_queue=ids))
+        at.run()
+    return at
+
+
+@pytest.fixture()
+def reads(monkeypatch) -> Counter:
+    """How often the ring page's queries ran: the Members and Activity tabs', the saved views', the graph's
+    own (drawn, expanded); each counting wrapper calls the real query."""
+    counts: Counter = Counter()
+
+    def counting(module, name: str) -> None:
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for name in ("members_count", "members_rows", "timeline", "signups"):
+        counting(ir, name)
+    counting(saved, "ring_views")
+    for name in ("ring_graph", "expand"):
+        counting(sg, name)
+    return counts
+
+
+OTHER_TABS = ("members_count", "members_rows", "timeline", "signups", "ring_views")
+
+
+def test_an_expansion_reruns_the_graph_fragment_not_the_other_tabs(world, users, driver, rings, reads):
+    ring_id = rings[0]
+    ctx = f"ring:{ring_id}"
+    at = open_ring(logged_in("vic"), ring_id)
+    assert all(reads[q] >= 1 for q in OTHER_TABS), reads  # a full run reads every tab
+    reads.clear()
+    graph = at.session_state[f"graph:{ctx}"]
+    node = next(n for n in graph.nodes.values() if n.kind in ("ip", "template", "payment") and not n.expanded)
+    at.selectbox(key=f"expand_node:{ctx}").select(node.id)
+    at.button(key=f"expand_btn:{ctx}").click()
+    fragment_run(at)
+    assert not at.exception, at.exception
+    assert at.session_state[f"graph:{ctx}"].nodes[node.id].expanded
+    assert any(t.startswith("Expanded ") for t in texts(at.success))
+    assert reads == Counter(expand=1), reads  # the expansion alone: no other tab's query ran
+    # "Members drawn" redraws the graph, again without the other tabs
+    at.select_slider(key=f"members_drawn:{ring_id}").set_value(20)
+    fragment_run(at)
+    assert not at.exception, at.exception
+    assert at.session_state[f"graph_drawn:{ctx}"] == 20
+    assert reads == Counter(expand=1, ring_graph=1), reads
+    # "Reset graph" (a callback now, no rerun of the page either)
+    at.button(key=f"reset_graph:{ctx}").click()
+    fragment_run(at)
+    assert not at.exception, at.exception
+    assert not at.session_state[f"graph:{ctx}"].nodes[node.id].expanded
+    assert reads == Counter(expand=1, ring_graph=2), reads
+    # the counters do see a whole run: the page reads every tab again, the graph is kept
+    at.run()
+    assert not at.exception, at.exception
+    assert all(reads[q] == 1 for q in OTHER_TABS), reads
+    assert reads["ring_graph"] == 2 and at.session_state[f"graph_drawn:{ctx}"] == 20
+
+
+def test_leaving_from_the_graph_fragment_reruns_the_whole_app(world, users, driver, rings):
+    """The node panel's "Open in search" sits in the fragment: its page switch must still happen at once."""
+    ring_id = rings[0]
+    ctx = f"ring:{ring_id}"
+    at = open_ring(logged_in("vic"), ring_id)
+    node = next(n for n in at.session_state[f"graph:{ctx}"].nodes.values() if n.kind == "ip")
+    at.selectbox(key=f"expand_node:{ctx}").select(node.id).run()
+    at.button(key=f"open_node_search:{ctx}").click()
+    fragment_run(at)
+    assert not at.exception, at.exception
+    assert at.session_state["nav"] == "Search" and at.session_state["entity"] == ("ip", node.key)
+    assert any(node.key in s for s in texts(at.subheader))
+
+
+def test_a_lost_database_in_the_graph_fragment_is_a_banner(world, users, driver, rings, monkeypatch):
+    """A fragment rerun runs outside main.guarded: the Graph tab catches a lost database itself."""
+    ring_id = rings[0]
+    ctx = f"ring:{ring_id}"
+    at = open_ring(logged_in("vic"), ring_id)
+    node = next(n for n in at.session_state[f"graph:{ctx}"].nodes.values() if n.kind != "account")
+
+    def lost(*args, **kwargs):
+        raise ServiceUnavailable("connection lost")  # what the driver raises when the server goes away
+
+    monkeypatch.setattr(sg, "expand", lost)
+    at.selectbox(key=f"expand_node:{ctx}").select(node.id)
+    at.button(key=f"expand_btn:{ctx}").click()
+    fragment_run(at)
+    assert not at.exception, at.exception
+    assert any(e.startswith("**Database unreachable**") for e in texts(at.error)), texts(at.error)
+    assert f"retry_graph:{ring_id}" in {b.key for b in at.button}
+    monkeypatch.undo()
+    at.button(key=f"retry_graph:{ring_id}").click()
+    fragment_run(at)  # Retry reruns the whole app
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert any(f"Ring {ring_id}" in t for t in texts(at.markdown))  # the whole page, drawn again
 
 
 def test_expansion_stays_within_the_node_budget(world, driver):

@@ -173,14 +173,37 @@ def canvas(page):
 
 
 def canvas_nodes(frame) -> list[dict]:
-    """Every node Cytoscape has drawn: id, data and its position on the page's viewport (inside the iframe)."""
+    """Every node Cytoscape has drawn: id, data, its position on the page's viewport (inside the iframe), its
+    caption, whether Cytoscape draws the caption at this zoom (its own test, min-zoomed-font-size) and the
+    caption's size on screen (font size x zoom)."""
     return frame.evaluate(
         f"""() => {{
         const cy = {CY}; const box = document.getElementById('cy').getBoundingClientRect();
         return cy.nodes().map(n => ({{id: n.id(), kind: n.data('kind'), expanded: n.data('expanded'),
             x: box.left + n.renderedPosition('x'), y: box.top + n.renderedPosition('y'),
-            px: n.position('x'), py: n.position('y')}}));
+            px: n.position('x'), py: n.position('y'), caption: n.style('label'),
+            caption_shown: cy.renderer().eleTextBiggerThanMin(n),
+            caption_px: parseFloat(n.style('font-size')) * cy.zoom()}}));
         }}"""
+    )
+
+
+LEGIBLE_PX = 9.5  # a caption this large on screen (or larger) reads
+
+
+def assert_captions_legible(nodes: list[dict]) -> None:
+    """Every node (of a small ring, fitted) drawn with its short caption, shown, and large enough to read."""
+    assert all(n["caption"] for n in nodes), [n["id"] for n in nodes if not n["caption"]]
+    assert all(len(n["caption"]) <= 15 for n in nodes), [n["caption"] for n in nodes if len(n["caption"]) > 15]
+    assert all(n["caption_shown"] for n in nodes), [n["id"] for n in nodes if not n["caption_shown"]]
+    small = [(n["id"], round(n["caption_px"], 1)) for n in nodes if n["caption_px"] < LEGIBLE_PX]
+    assert not small, small
+
+
+def label_cut(page, name: str) -> bool:
+    """Whether the button `name`'s label is cut short (an ellipsis: its text is wider than its box)."""
+    return page.get_by_role("button", name=name).evaluate(
+        "b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)"
     )
 
 
@@ -205,6 +228,7 @@ def canvas_zoom_and_expand(page, tmp_path: Path) -> None:
     caption = page.get_by_text("of at most 150 nodes drawn").first.inner_text()
     assert len(drawn) == int(caption.split(" of at most")[0]) > 0  # every node of the ring's graph is drawn
     assert {n["kind"] for n in drawn} >= {"account"}
+    assert_captions_legible(drawn)
     shot(page, tmp_path, "app-2-ring")
 
     # zoom with the wheel over the canvas
@@ -235,6 +259,7 @@ def canvas_zoom_and_expand(page, tmp_path: Path) -> None:
     # ... and every node drawn before stayed where it was (within a pixel)
     moved = {n: max(abs(after[n]["px"] - x), abs(after[n]["py"] - y)) for n, (x, y) in before.items()}
     assert {n: d for n, d in moved.items() if d > 1} == {}
+    assert_captions_legible(list(after.values()))
     shot(page, tmp_path, "app-3-expanded")
 
 
@@ -403,7 +428,8 @@ def test_a_saved_view_opens_for_a_colleague_and_a_case_is_assigned(served_app, l
     page.goto(f"{served_app}/?ring={ring_id}")
     local_log_in(page, leads[0], PASSWORD)
     ring_page_shown(page, ring_id)
-    # the case: take it, say something
+    # the case: take it (its button's label whole in the narrow column), say something
+    assert not label_cut(page, "Assign to me")
     page.get_by_role("button", name="Assign to me").click()
     page.locator(f".rw-case[data-assignee='{leads[0]}'][data-state='in progress']").wait_for()
     page.get_by_label("Add a comment").fill("Checking the shared cards with payments.")
@@ -425,6 +451,7 @@ def test_a_saved_view_opens_for_a_colleague_and_a_case_is_assigned(served_app, l
     page.get_by_role("button", name="Save view").click()
     link = page.locator("a.rw-view").filter(has_text="cards, expanded")
     link.wait_for()
+    page.get_by_text("View saved: anyone logged in opens it").wait_for()  # the page's flash: a whole rerun
     href = link.get_attribute("href")
     view = read(driver, "MATCH (v:SavedView {name: 'cards, expanded'}) RETURN v.id AS id, v.nodes AS nodes")[0]
     assert href == f"./?view={view['id']}" and set(view["nodes"]) == drawn

@@ -9,6 +9,7 @@ component's own expansion layout would move every node (see `draw`).
 
   available        whether the component could be imported (else the app draws the Altair chart)
   elements         Subgraph + positions -> Cytoscape elements (pure; unit-tested)
+  styles           node styles (colour, icon, a caption legible once fitted) and edge styles
   draw             the canvas; returns the node id the user asked to expand (once per request)
 """
 
@@ -47,6 +48,24 @@ ICONS = {
 }
 RELATIONSHIPS = ("PAID_WITH", "USED_IP", "USED_TEMPLATE", "EXIT_OF", "IN_ASN", "MEMBER_OF")
 PRESET = {"name": "preset", "fit": True, "padding": 30, "animate": False}
+# The node's caption (data "name"). Cytoscape hides a label when its font-size x the zoom, rounded up to a
+# power of 2, is under min-zoomed-font-size; st-link-analysis sets font-size 3.6 and min 10, and a fitted
+# ring is drawn at zoom 1.2 to 1.4 (so x 2): no caption was ever shown. Here captions are 9 (about 11 px on
+# screen once fitted) and hide at zoom 1 or less (9 px or less), where they would not read. In a dense graph
+# (more than FEW_NODES nodes) the accounts' captions are 5: hidden once fitted (they would cover each other
+# and the entities'), shown from zoom 2 (10 px) when the analyst zooms in; entities keep theirs.
+FEW_NODES = 40  # as the Altair chart (layout.node_rows): up to this many nodes, every account is captioned
+CAPTION_SIZE, DENSE_ACCOUNT_CAPTION_SIZE = 9, 5
+CAPTION = {
+    "min-zoomed-font-size": 12,
+    "text-margin-y": 2,
+    "text-max-width": 90,
+    "text-wrap": "ellipsis",
+    "text-background-color": "#ffffff",
+    "text-background-opacity": 0.8,
+    "text-background-padding": 1,
+    "text-background-shape": "round-rectangle",
+}
 
 
 def available() -> bool:
@@ -83,8 +102,34 @@ def elements(g: Subgraph, pos: dict[str, tuple[float, float]]) -> dict[str, list
     return {"nodes": nodes, "edges": edges}
 
 
-def styles() -> tuple[list, list]:
-    node_styles = [NodeStyle(role, colour, "name", ICONS.get(role)) for role, (colour, _) in STYLE.items()]
+if st_link_analysis is not None:
+
+    class CaptionedNodeStyle(NodeStyle):
+        """A NodeStyle whose caption is drawn at `caption_size` (canvas units), on a light background (CAPTION)."""
+
+        def __init__(self, *args: Any, caption_size: float = CAPTION_SIZE, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.caption_size = caption_size
+
+        def dump(self) -> dict[str, Any]:
+            out = super().dump()
+            out["style"].update(CAPTION, **{"font-size": self.caption_size})
+            return out
+
+
+def styles(nodes: int = 0) -> tuple[list, list]:
+    """Node styles (colour, icon, caption) per legend role for a graph of `nodes` nodes, and edge styles."""
+    dense = nodes > FEW_NODES
+    node_styles = [
+        CaptionedNodeStyle(
+            role,
+            colour,
+            "name",
+            ICONS.get(role),
+            caption_size=DENSE_ACCOUNT_CAPTION_SIZE if dense and ICONS.get(role) == "person" else CAPTION_SIZE,
+        )
+        for role, (colour, _) in STYLE.items()
+    ]
     with warnings.catch_warnings():  # st-link-analysis 0.4 warns about `labeled` even when it is not given
         warnings.simplefilter("ignore", DeprecationWarning)
         edge_styles = [EdgeStyle(rel, "#9aa5b1", curve_style="haystack") for rel in RELATIONSHIPS]
@@ -93,7 +138,7 @@ def styles() -> tuple[list, list]:
 
 def draw(g: Subgraph, ctx: str, pos: dict[str, tuple[float, float]]) -> str | None:
     """The canvas; the id of a node the user double-clicked (or expanded from the side panel), reported once."""
-    node_styles, edge_styles = styles()
+    node_styles, edge_styles = styles(len(g.nodes))
     event = st_link_analysis(
         elements(g, pos),
         layout=PRESET,

@@ -99,11 +99,13 @@ def _status_line(assignee: str | None, state: str) -> None:
 
 
 def _controls(ring_id: str, assignee: str | None, state: str, actor: Actor) -> None:
-    c1, c2 = st.columns([1, 1])
+    # the panel's full width: in half of the narrow right column "Assign to me" was cut to "Assign ..."
     if assignee != actor.name:
-        c1.button("Assign to me", key="case_assign_me", on_click=submit_assign, args=([ring_id], actor.name))
+        st.button(
+            "Assign to me", key="case_assign_me", on_click=submit_assign, args=([ring_id], actor.name), width="stretch"
+        )
     else:
-        c1.button("Unassign", key="case_unassign", on_click=submit_assign, args=([ring_id], None))
+        st.button("Unassign", key="case_unassign", on_click=submit_assign, args=([ring_id], None), width="stretch")
     key = f"case_state_pick:{ring_id}"
     if st.session_state.get(f"case_state_seen:{ring_id}") != state:  # the case moved: the picker follows it
         st.session_state[f"case_state_seen:{ring_id}"] = state

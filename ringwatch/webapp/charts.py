@@ -112,15 +112,14 @@ def requests_chart(series: pd.DataFrame) -> alt.Chart:
 def feature_strip(pop: pd.DataFrame, r: dict[str, Any]) -> alt.LayerChart:
     """Every ring's value of each feature (grey ticks) and this ring's (red diamonds, percentile in the tooltip)."""
     names = ["score", *FEATURES]
+    labels = {f: FEATURE_LABELS.get(f, f.replace("_", " ")) for f in names}  # a feature new to detection too
     long = pop.melt(id_vars=["id"], value_vars=names, var_name="feature", value_name="value").dropna()
-    long["feature"] = long["feature"].map(FEATURE_LABELS)
-    mine = pd.DataFrame(
-        {"feature": [FEATURE_LABELS[f] for f in names], "value": [float(r.get(f) or 0.0) for f in names]}
-    )
+    long["feature"] = long["feature"].map(labels)
+    mine = pd.DataFrame({"feature": [labels[f] for f in names], "value": [float(r.get(f) or 0.0) for f in names]})
     mine["percentile"] = [
         f"higher than {100 * (pop[f].dropna() < float(r.get(f) or 0)).mean():.0f}% of rings" for f in names
     ]
-    order = [FEATURE_LABELS[f] for f in names]
+    order = [labels[f] for f in names]
     rng = random.Random(3)
     long["jitter"] = [rng.uniform(-0.3, 0.3) for _ in range(len(long))]
     y = alt.Y("feature:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=260))

@@ -6,7 +6,7 @@
   scoring_params    the parameters detection scores with now: defaults or the latest calibration (60 s)
   audit_problem     the audit trail's first broken link, or None (st.cache_data, 60 s)
   forget_reads      drop the cached reads (after a decision changes statuses)
-  db_banner         "Database unreachable: ..." with a Retry button, never a traceback
+  db_banner / retry "Database unreachable: ..." with a Retry button (a new driver, the whole app), never a traceback
 
 Every other read goes straight to graph.investigate (parameterised, bounded, 20 s timeout).
 """
@@ -108,8 +108,9 @@ def forget_reads() -> None:
     _population.clear()
 
 
-def db_banner(error: Exception) -> None:
-    """A lost database: one clear line and a retry button, never a traceback."""
+def db_banner(error: Exception, key: str = "retry_db") -> None:
+    """A lost database: one clear line and a retry button (widget `key`: the page's banner and a fragment's
+    may both be drawn in one run), never a traceback. Retry reruns the whole app."""
     try:
         target = resolve_target()
         message = str(error) if isinstance(error, DatabaseUnavailable) else unavailable_message(target, error)
@@ -119,7 +120,12 @@ def db_banner(error: Exception) -> None:
         message += "; for the local database, start it with `ringwatch db start`"
     st.error(f"**Database unreachable**: {message}", icon=":material/error:")
     st.caption("The app reconnects by itself once the database answers again.")
-    if st.button("Retry", key="retry_db", type="primary"):
-        # a driver that keeps failing is dropped so the next attempt builds a fresh one
-        _driver.clear()
-        st.rerun()
+    st.button("Retry", key=key, type="primary", on_click=retry)
+
+
+def retry() -> None:
+    """The Retry button's callback (it runs even when the rerun no longer draws the banner): drop the driver,
+    which may keep failing, so the next attempt builds a fresh one, and rerun the whole app (also from a
+    fragment)."""
+    _driver.clear()
+    st.rerun()

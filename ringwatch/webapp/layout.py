@@ -55,6 +55,7 @@ FEATURE_LABELS = {
     "masked_share": "masked exits (DC/VPN/proxy)",
     "anonymous_payment": "prepaid/virtual payment",
     "signup_burst": "sign-up burst",
+    "no_own_prompts": "no prompts of their own",
     "partner_flagged": "partner-flagged",
 }
 

@@ -2,6 +2,7 @@
 
   graph_panel / draw_graph / do_expand   a Subgraph on the canvas (canvas.py; the Altair chart if the component
                                          is missing) with its "Node to expand" controls
+  rerun_graph / leave_for                rerun the graph's fragment (the ring page's Graph tab) / the whole app
   decision_form / submit_decision        record a decision on the ring or selected members
   awaiting_panel / submit_extend         members awaiting review, and extending the decision to them
   approval_panel / submit_approve        a block waiting for a second lead, and approving it
@@ -16,10 +17,12 @@ rules again, whatever the form allowed.
 from __future__ import annotations
 
 import html
+from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
 from neo4j.exceptions import Neo4jError
+from streamlit.errors import StreamlitAPIException
 
 from graph.investigate import subgraph as sg
 from graph.investigate.present import short_label
@@ -29,9 +32,32 @@ from graph.vocabulary import DECIDED_STATUSES, KIND_NAMES
 from ringwatch.webapp import canvas, charts, data
 from ringwatch.webapp.auth import current_actor
 from ringwatch.webapp.layout import edge_rows, event_change, fmt_time, layout, md_escape, node_rows
-from ringwatch.webapp.state import SEARCH, go, open_ring
+from ringwatch.webapp.state import RING, SEARCH, go
 
 # --- the graph -----------------------------------------------------------------------------------------------------
+
+
+def rerun_graph() -> NoReturn:
+    """Rerun the graph panel: only its fragment when it runs in one (the ring page's Graph tab, after an
+    interaction inside it), else the whole app (the search page; the ring page's full runs, where
+    `scope="fragment"` is refused)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
+def leave_for(page: str, **values: Any) -> None:
+    """A button's callback that switches page (state.go) and reruns the whole app: inside a fragment, the
+    interaction would rerun only the fragment, and the switch would wait for some later full run."""
+    go(page, **values)
+    st.rerun()
+
+
+def reset_graph(ctx: str) -> None:
+    """The "Reset graph" button's callback: forget the drawn graph, so the run that follows draws it afresh."""
+    for k in (f"graph:{ctx}", f"pos:{ctx}", f"clicked:{ctx}"):
+        st.session_state.pop(k, None)
 
 
 def positions(g: sg.Subgraph, ctx: str) -> dict[str, tuple[float, float]]:
@@ -91,10 +117,7 @@ def graph_panel(driver, g: sg.Subgraph, ctx: str) -> None:
         )
     with c3:
         st.write("")
-        if st.button("Reset graph", key=f"reset_graph:{ctx}", width="stretch"):
-            for k in (f"graph:{ctx}", f"pos:{ctx}", f"clicked:{ctx}"):
-                st.session_state.pop(k, None)
-            st.rerun()
+        st.button("Reset graph", key=f"reset_graph:{ctx}", width="stretch", on_click=reset_graph, args=(ctx,))
     if expand_now and chosen:
         do_expand(driver, g, chosen, ctx)
     msg = st.session_state.pop(f"expand_msg:{ctx}", None)
@@ -115,7 +138,7 @@ def graph_panel(driver, g: sg.Subgraph, ctx: str) -> None:
         st.session_state[f"clicked_pending:{ctx}"] = clicked
         if not g.nodes[clicked].expanded:
             do_expand(driver, g, clicked, ctx)
-        st.rerun()
+        rerun_graph()  # the selectbox (drawn above) follows the click, the canvas shows the expansion
     counts = pd.Series([n.role for n in g.nodes.values()]).value_counts()
     st.caption(
         f"{len(g.nodes)} of at most {g.max_nodes} nodes drawn, {len(g.edges)} links · "
@@ -132,12 +155,18 @@ def _node_details(g: sg.Subgraph, node: sg.Node, ctx: str) -> None:
     with st.expander(f"Selected: {KIND_NAMES.get(node.kind, node.kind)} {node.key}", expanded=False):
         st.write({"kind": node.kind, "key": node.key, "role": node.role, **node.info})
         if node.kind == "ring" and node.key != g.ring_id:
-            st.button("Open this ring", key=f"open_node_ring:{ctx}", on_click=open_ring, args=(node.key,))
+            st.button(
+                "Open this ring",
+                key=f"open_node_ring:{ctx}",
+                on_click=leave_for,
+                args=(RING,),
+                kwargs={"ring_id": node.key},
+            )
         elif node.kind != "ring":
             st.button(
                 "Open in search",
                 key=f"open_node_search:{ctx}",
-                on_click=go,
+                on_click=leave_for,
                 args=(SEARCH,),
                 kwargs={"entity": (node.kind, node.key), "search_text": node.key},
             )

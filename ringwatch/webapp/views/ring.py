@@ -1,7 +1,10 @@
 """One ring: status (with "needs review" / "waiting for approval" flags) and reason, figures, members
 awaiting review (with the button extending the decision to them), then tabs (graph, members,
 activity, features, history and undo) and, on the right, the decision form (analysts and leads),
-or the block waiting for approval (with "Approve" for a second lead), and the latest decisions."""
+or the block waiting for approval (with "Approve" for a second lead), and the latest decisions.
+
+The Graph tab's canvas and controls are a fragment (`graph_tab`): expanding a node reruns them alone, not
+the other tabs' queries; its saved views (whose save flashes on the page) are outside it."""
 
 from __future__ import annotations
 
@@ -72,7 +75,22 @@ def header(r: dict) -> None:
     m[5].metric("Last decided by", r.get("decided_by") or "–")
 
 
+@st.fragment
 def graph_tab(driver, r: dict) -> None:
+    """The canvas with its expansion controls and "Members drawn", as a fragment: expanding a node, changing
+    the members drawn or resetting the graph reruns this function only, not the page's other tabs and their
+    queries. What needs the whole page reruns it (widgets.leave_for: the node panel's "Open ..." buttons).
+
+    A fragment rerun is outside main.guarded, so a lost database is caught here (a banner in the tab)."""
+    try:
+        ring_graph(driver, r)
+    except data.DB_ERRORS as e:
+        data.db_banner(e, key=f"retry_graph:{r['id']}")
+    except Neo4jError as e:
+        st.error(f"The database refused a query: {e.message or e}. Try again.")
+
+
+def ring_graph(driver, r: dict) -> None:
     ring_id = r["id"]
     ctx = f"ring:{ring_id}"
     key = f"members_drawn:{ring_id}"
@@ -85,7 +103,6 @@ def graph_tab(driver, r: dict) -> None:
         st.session_state[f"graph_drawn:{ctx}"] = drawn
         st.session_state.pop(f"pos:{ctx}", None)
     widgets.graph_panel(driver, g, ctx)
-    views_panel(driver, ring_id, ctx)
 
 
 def submit_save_view(ring_id: str, ctx: str) -> None:
@@ -323,7 +340,8 @@ def render(driver) -> None:
             widgets.awaiting_panel(r, waiting, actor)
         tabs = st.tabs(["Graph", "Members", "Activity", "Features", f"History ({len(events)})"])
         with tabs[0]:
-            graph_tab(driver, r)
+            graph_tab(driver, r)  # a fragment: an expansion reruns it alone
+            views_panel(driver, ring_id, f"ring:{ring_id}")  # outside it: a saved view reruns the page (its flash)
         with tabs[1]:
             members_tab(driver, ring_id)
         with tabs[2]:
