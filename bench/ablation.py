@@ -15,7 +15,7 @@ differ only in the behaviour weights used after community detection:
 
 Each variant is scored against the world's truth: precision, recall, F1, recall of the
 company-dressed farms, and benign accounts flagged (teams, the company farms' look-alikes,
-apart). Results go to bench/results/ablation.json; the README's table is printed (means over
+apart). Results go to bench/results/ablation.json (--out); the README's table is printed (means over
 the seeds per level).
 
 Held out: `no_own_prompts` was designed looking at a 20,000-account world of seed 3, and the
@@ -68,10 +68,10 @@ def measure(args, driver) -> list[dict]:
 
 
 def save(args, rows: list[dict]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: getattr(args, k) for k in ("levels", "seeds", "accounts")}
     config["weights"] = DEFAULT_PARAMS["weights"]
-    (RESULTS / "ablation.json").write_text(json.dumps({"config": config, "rows": rows}, indent=2))
+    args.out.write_text(json.dumps({"config": config, "rows": rows}, indent=2))
 
 
 def table(rows: list[dict]) -> str:
@@ -95,10 +95,11 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     world_options(parser, levels=[0.0, 1.0], seeds=[7, 8, 9], accounts=25_000)
-    parser.add_argument("--table-only", action="store_true", help="print the table from the saved JSON")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ablation.json", help="where the results go")
+    parser.add_argument("--table-only", action="store_true", help="print the table from the saved JSON (--out)")
     args = parser.parse_args()
     if args.table_only:
-        print(table(json.loads((RESULTS / "ablation.json").read_text())["rows"]))
+        print(table(json.loads(args.out.read_text())["rows"]))
         return
     t0 = time.monotonic()
     driver = scratch_driver(args, "ablation")

@@ -1,7 +1,8 @@
 """`ringwatch calibrate`: learn how much each behaviour weighs from analysts' decisions.
 
-The default score (graph.detection.scoring) weighs five behaviours by hand (0.30 eliciting,
-0.20 uniformity, 0.20 masked exits, 0.15 anonymous payment, 0.15 sign-up burst). A lab's
+The default score (graph.detection.scoring) weighs six behaviours by hand (0.24 eliciting,
+0.16 uniformity, 0.16 masked exits, 0.12 anonymous payment, 0.12 sign-up burst, 0.20 no own
+prompts). A lab's
 real farms need not look like that: a farm dressed as a company has no masked exits and
 no anonymous payment. Decisions say which rings were farms: rings confirmed or blocked
 are positives, rings dismissed are negatives (their current `Ring.status`, which an undo

@@ -32,7 +32,7 @@ Parameters (graph.detection.scoring.DEFAULT_PARAMS): `merge_fragments` (on/off),
 `merge_max_users`, `merge_max_share`, `merge_min_scarce`, `merge_min_link`, `merge_share`.
 
 Cost: a few group-bys over the template links and one connected-components pass
-over a sparse matrix: linear in links (about 1 s for 25,000 accounts here).
+over a sparse matrix: linear in links (0.2-0.5 s at 25,000 accounts here).
 
 The thresholds were set on worlds of seeds 4-6 (25,000 accounts, difficulty 0 and 1) and are
 measured on others (bench/ablation.py; docs/detection-quality.md).

@@ -72,9 +72,9 @@ DEFAULT_PARAMS: dict = {
     "background_share": 0.05,
     "background_min_size": 1000,
     # fragments of one farm put back together before scoring (graph.detection.fragments): accounts with
-    # >= merge_min_scarce of their template traffic on templates of 2..merge_max_users users (and at most
-    # merge_max_share of all accounts), links
-    # carrying >= merge_min_link of it, entities with >= merge_share of their users among those accounts
+    # >= merge_min_scarce of their template traffic on scarce templates (2..merge_max_users users, at most
+    # merge_max_share of all accounts), through links carrying >= merge_min_link of it, over templates with
+    # >= merge_share of their users among those accounts
     "merge_fragments": True,
     "merge_max_users": 100,
     "merge_max_share": 0.01,
@@ -216,11 +216,12 @@ def score_communities(
     r.index.name = "community"
 
     # --- explanations ----------------------------------------------------------------
+    cols = ["community", "entity", "account"]  # only these: all-empty columns would make pandas guess dtypes
     bound_all = pd.concat(
         [
-            tpl_k[tpl_k["bound"]].assign(kind="template"),
-            pay_k[pay_k["bound"]].assign(kind="payment"),
-            ips_k[ips_k["bound"]].assign(kind="ip"),
+            tpl_k.loc[tpl_k["bound"], cols].assign(kind="template"),
+            pay_k.loc[pay_k["bound"], cols].assign(kind="payment"),
+            ips_k.loc[ips_k["bound"], cols].assign(kind="ip"),
         ],
         ignore_index=True,
     )
