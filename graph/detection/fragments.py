@@ -23,13 +23,17 @@ Templates only: a shared card already binds its users in one community (and make
 member), and a farm's exits are shared with bystanders (graph.detection.expand's rule keeps
 those out).
 
-Its connected components of at least 3 accounts are candidates: each community whose
-majority of accounts lies in one component joins that component whole (so a community that
-was a ring already stays whole). Everything else keeps its community. Scoring then decides,
-as for any community, who is a member and whether it is a ring.
+A community takes part when most of its accounts hold such links; two taking part are tied
+when, on each side, at least `merge_min_shared` accounts (or all of a smaller community's)
+hold templates the two share: one team member on a leaked farm template does not tie the
+team to the farm, while a farm's fragments, often single accounts, each use several of its
+templates. Communities tied directly or through others become one candidate, whole;
+everything else keeps its community. Scoring then decides, as for any community, who is a member and
+whether it is a ring.
 
 Parameters (graph.detection.scoring.DEFAULT_PARAMS): `merge_fragments` (on/off),
-`merge_max_users`, `merge_max_share`, `merge_min_scarce`, `merge_min_link`, `merge_share`.
+`merge_max_users`, `merge_max_share`, `merge_min_scarce`, `merge_min_link`, `merge_share`,
+`merge_min_shared`.
 
 Cost: a few group-bys over the template links and one connected-components pass
 over a sparse matrix: linear in links (0.2-0.5 s at 25,000 accounts here).
@@ -91,27 +95,30 @@ def merge_fragments(ev: Evidence, community: pd.Series, p: dict) -> tuple[pd.Ser
 
     links = _scarce_links(ev, p) if len(ev.templates) else pd.DataFrame(columns=["account", "entity"])
     links = links[links["account"].isin(community.index)]
-    if links.empty:
+    links = links.assign(community=community.reindex(links["account"]).to_numpy())
+    # a community takes part when most of its accounts hold such links
+    holding = links.groupby("community")["account"].nunique() / community.value_counts()
+    taking = holding.index[holding > 0.5]
+    held = links.loc[links["community"].isin(taking), ["community", "entity", "account"]]
+    pairs = held.merge(held, on="entity")
+    pairs = pairs[pairs["community_x"] < pairs["community_y"]]
+    # how many accounts of each side hold the templates the two share
+    by_pair = pairs.groupby(["community_x", "community_y"]).agg(x=("account_x", "nunique"), y=("account_y", "nunique"))
+    sizes = community.value_counts()
+    need = p["merge_min_shared"]
+    x_size = sizes.reindex(by_pair.index.get_level_values(0)).to_numpy()
+    y_size = sizes.reindex(by_pair.index.get_level_values(1)).to_numpy()
+    tied = (by_pair["x"].to_numpy() >= np.minimum(need, x_size)) & (by_pair["y"].to_numpy() >= np.minimum(need, y_size))
+    shared = by_pair[tied]
+    if shared.empty:
         return community, Merged(0, 0, 0)
-    accounts = pd.Index(links["account"].unique())
-    entities = pd.Index(links["entity"].unique())
-    rows = accounts.get_indexer(links["account"])
-    cols = len(accounts) + entities.get_indexer(links["entity"])
-    n = len(accounts) + len(entities)
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    ids = pd.Index(pd.unique(np.concatenate([shared.index.get_level_values(0), shared.index.get_level_values(1)])))
+    a = ids.get_indexer(shared.index.get_level_values(0))
+    b = ids.get_indexer(shared.index.get_level_values(1))
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(len(ids), len(ids)))
     _, labels = connected_components(graph, directed=False)
-    component = pd.Series(labels[: len(accounts)], index=accounts)
-    component = component[component.map(component.value_counts()) >= 3]
-    # a community joins the component holding the majority of its accounts, whole
-    held = pd.DataFrame({"community": community.reindex(component.index).to_numpy(), "component": component.to_numpy()})
-    counts = held.groupby(["community", "component"]).size().rename("n").reset_index()
-    counts = counts[counts["n"] / counts["community"].map(community.value_counts()) > 0.5]
-    joined = counts.groupby("component")["community"].nunique()
-    counts = counts[counts["component"].isin(joined.index[joined >= 2])]  # one community alone stays as it is
-    if counts.empty:
-        return community, Merged(0, 0, 0)
     first_new = int(community.max()) + 1
-    target = pd.Series(first_new + counts["component"].to_numpy(), index=counts["community"].to_numpy())
+    target = pd.Series(first_new + labels, index=ids)
     merged = community.map(target).fillna(community).astype("int64").rename(community.name)
-    moved = int(community.isin(counts["community"]).sum())
-    return merged, Merged(counts["component"].nunique(), len(counts), moved)
+    moved = int(community.isin(ids).sum())
+    return merged, Merged(int(labels.max()) + 1, len(ids), moved)

@@ -81,6 +81,7 @@ DEFAULT_PARAMS: dict = {
     "merge_min_scarce": 0.5,
     "merge_min_link": 0.1,
     "merge_share": 0.8,
+    "merge_min_shared": 2,  # ... and two communities tied only when this many accounts of each hold shared ones
     # membership that follows a found ring's own traces (graph.detection.expand): reach entities where
     # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and the
     # accounts tied to it in more than one way are >= expand_share of its users; one joins with >= 2 ring-only

@@ -66,10 +66,22 @@ def test_a_borrowed_template_does_not_chain_the_team_to_the_farm():
     assert merged[TEAM[0]] != merged[FARM[0]]
 
 
-def test_without_the_link_rule_the_borrowed_template_would_chain_them():
-    """The premise of `merge_min_link`: the borrower's other traffic is all on scarce templates."""
+def test_one_member_on_a_farm_template_does_not_tie_the_team_even_when_it_is_much_of_its_traffic():
+    """The link rule does not hold here (the borrowed template is a third of the member's
+    traffic); the tie rule does: one team account is not `merge_min_shared` accounts."""
     ev, community = world()
-    merged, _ = merge_fragments(ev, community, {**P, "merge_min_link": 0.0})
+    heavy = (ev.templates["account"] == TEAM[0]) & (ev.templates["entity"] == "farm-tpl0")
+    ev.templates.loc[heavy, "requests"] = 40
+    merged, _ = merge_fragments(ev, community, P)
+    assert merged[TEAM[0]] != merged[FARM[0]]
+    assert (merged[TEAM] == community[TEAM]).all()
+
+
+def test_without_either_rule_the_borrowed_template_would_chain_them():
+    """The premise of `merge_min_link` and `merge_min_shared`: the borrower's other traffic is
+    all on scarce templates, so with both rules off the team joins the farm."""
+    ev, community = world()
+    merged, _ = merge_fragments(ev, community, {**P, "merge_min_link": 0.0, "merge_min_shared": 1})
     assert merged[TEAM[0]] == merged[FARM[0]]
 
 
