@@ -28,6 +28,22 @@ def rings_now(driver) -> dict[str, set[str]]:
     return {r["ring"]: set(r["members"]) for r in rows}
 
 
+def test_evidence_read_in_chunks_is_the_evidence_read_whole(world, driver, monkeypatch):
+    """graph.detection.evidence builds its frames CHUNK records at a time: any chunk size gives the same frames."""
+    from graph.detection import evidence
+
+    whole = evidence.read_evidence(driver)
+    monkeypatch.setattr(evidence, "CHUNK", 997)
+    chunked = evidence.read_evidence(driver)
+    for name in ("accounts", "payments", "ips", "templates"):
+        a, b = getattr(whole, name), getattr(chunked, name)
+        assert len(a) > 997, name  # more than one chunk
+        keys = [c for c in ("account", "entity") if c in a.columns]
+        a = a.sort_values(keys, ignore_index=True).astype({"partner_weight": float})
+        b = b.sort_values(keys, ignore_index=True).astype({"partner_weight": float})
+        pd.testing.assert_frame_equal(a, b)
+
+
 def test_a_tight_farm_is_found_whole(world, truth, driver):
     flagged = flagged_accounts(driver)
     by_ring = {r: set(g["account"]) for r, g in flagged.groupby("ring")}

@@ -50,20 +50,39 @@ class Evidence:
         return len(self.accounts)
 
 
-def _frame(driver: neo4j.Driver, query: str) -> pd.DataFrame:
+CHUNK = 100_000  # records turned into a frame at a time, so the driver's records never pile up
+
+
+def _frame(driver: neo4j.Driver, query: str, strings: dict[str, str]) -> pd.DataFrame:
+    """The query's rows as a frame, built CHUNK records at a time.
+
+    Equal strings become one object (`strings`, shared by the four reads): the driver makes
+    a new string for every value, and an account id or a template hash recurs in every row
+    of its links, a capability or IP type in hundreds of thousands. The frames are the
+    same; they hold each distinct string once instead of once per row.
+    """
+    parts = []
     with session(driver, fetch_size=20_000) as s:
         result = s.run(query)
         keys = result.keys()
-        rows = [r.values() for r in result]
-    return pd.DataFrame(rows, columns=keys)
+        rows: list[list] = []
+        for record in result:
+            rows.append([strings.setdefault(v, v) if isinstance(v, str) else v for v in record.values()])
+            if len(rows) == CHUNK:
+                parts.append(pd.DataFrame(rows, columns=keys))
+                rows = []
+        if rows or not parts:
+            parts.append(pd.DataFrame(rows, columns=keys))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def read_evidence(driver: neo4j.Driver) -> Evidence:
+    strings: dict[str, str] = {}
     ev = Evidence(
-        accounts=_frame(driver, ACCOUNTS),
-        payments=_frame(driver, PAYMENTS),
-        ips=_frame(driver, IPS),
-        templates=_frame(driver, TEMPLATES),
+        accounts=_frame(driver, ACCOUNTS, strings),
+        payments=_frame(driver, PAYMENTS, strings),
+        ips=_frame(driver, IPS, strings),
+        templates=_frame(driver, TEMPLATES, strings),
     )
     for f in (ev.ips, ev.templates):
         if len(f):
