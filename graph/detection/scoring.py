@@ -47,7 +47,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence
+from graph.detection.evidence import Evidence, entity_degrees
 from graph.vocabulary import ANONYMOUS_PAYMENT, ELICITING, FEATURES, MASKED_IP_TYPES
 
 DEFAULT_THRESHOLD = 0.5
@@ -122,7 +122,7 @@ def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFr
     f = frame.assign(community=frame["account"].map(community))
     f = f[f["community"].notna()]
     f["community"] = f["community"].astype("int64")
-    degree = frame.groupby("entity")["account"].nunique()
+    degree = entity_degrees(frame)
     inside = f.groupby(["entity", "community"])["account"].nunique().rename("inside")
     f = f.join(inside, on=["entity", "community"])
     f["degree"] = f["entity"].map(degree)
