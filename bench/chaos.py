@@ -172,6 +172,17 @@ def kill_server() -> float:
     return time.monotonic() - started
 
 
+def strike(victim: str, proc: subprocess.Popen) -> tuple[float | None, str]:
+    """SIGKILL the server (`victim` "server", restarted: its restart's seconds) or else the client
+    process `proc`; returns (restart seconds or None, what the client said on stderr)."""
+    restart = None
+    if victim == "server":
+        restart = kill_server()
+    else:
+        os.kill(proc.pid, signal.SIGKILL)
+    return restart, said(proc)
+
+
 def compare(clean: dict, got: dict) -> dict:
     lost = sum(max(0, clean[k] - got[k]) for k in COUNTED)
     doubled = sum(max(0, got[k] - clean[k]) for k in COUNTED)
@@ -195,12 +206,7 @@ def ingest_kills(args, folder: Path, work: Path, clean: dict, batches: int, rng:
         if not wait_until(MARKERS, lambda row, after=after: row["n"] >= after, proc):
             out.append({"victim": victim, "after_batches": after, "killed": False})
             continue
-        restart = None
-        if victim == "ingest":
-            os.kill(proc.pid, signal.SIGKILL)
-        else:
-            restart = kill_server()
-        stderr = said(proc)
+        restart, stderr = strike(victim, proc)
         committed = q(MARKERS)[0]["n"]
         seconds, rerun = run("ingest", str(folder), "--report", str(work / f"rerun{i}.json"))
         result = {
@@ -263,12 +269,7 @@ def detect_kills(args, rng: random.Random) -> tuple[float, list[dict]]:
         if proc.poll() is not None:
             out.append({"victim": victim, "killed": False})
             continue
-        restart = None
-        if victim == "detect":
-            os.kill(proc.pid, signal.SIGKILL)
-        else:
-            restart = kill_server()
-        stderr = said(proc)
+        restart, stderr = strike(victim, proc)
         now = snapshot()
         unchanged = now == before
         # killed after its commit, before it exited: the run landed whole (one transaction)
