@@ -57,7 +57,7 @@ from ingest.contract import FILES, validate
 from ingest.load import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, IngestError, delivery_files, partition_of, prefetch
 from ingest.quarantine import Quarantine
 from ingest.reader import FileRejected, fingerprint, open_source
-from ingest.report import FileReport, file_progress_columns, summary_table
+from ingest.report import FileReport, failure_line, file_progress_columns, load_result, summary_table
 from ingest.writes import BEGIN_FILE, FAIL_FILE, FINISH_FILE, PARTITION_KEY
 
 # The markers of the chunks a load committed (ingest.writes.CLAIM_BATCH, one per batch).
@@ -412,24 +412,8 @@ def _rows(entries: list[tuple[str, str]], rows: dict[str, int]) -> dict[str, int
 
 
 def _result(reads: list[FileRead], elapsed: float, quarantine_dir: Path, bulk: dict) -> dict:
-    """The online path's report (ingest.load), plus what the bulk load imported and its phases."""
-    reports = {r.path.name: r.report for r in reads}
-    total_read = sum(r.read for r in reports.values())
-    return {
-        "check_only": False,
-        "files": {name: r.as_dict() for name, r in reports.items()},
-        "failed": [name for name, r in reports.items() if r.status == "failed"],
-        "elapsed_seconds": round(elapsed, 3),
-        "rows_per_second": round(total_read / elapsed, 1) if elapsed > 0 else None,
-        "quarantine_dir": str(quarantine_dir) if any(r.quarantined for r in reports.values()) else None,
-        "bulk": bulk,
-    }
-
-
-def _failure_line(failed: list[str], others: int) -> str:
-    head = "" if len(failed) == 1 else f"{len(failed)} files failed: "
-    rest = "; the other file was loaded" if others == 1 else f"; the other {others} files were loaded"
-    return head + "; ".join(failed) + (rest if others else "")
+    """The online path's report (ingest.report.load_result), plus what the bulk load imported and its phases."""
+    return {**load_result({r.path.name: r.report for r in reads}, False, elapsed, quarantine_dir), "bulk": bulk}
 
 
 def bulk_ingest(
@@ -480,5 +464,5 @@ def bulk_ingest(
     console.print("bulk: " + ", ".join(f"{name} {s:.1f} s" for name, s in bulk["phases"].items()))
     failed = [r.report.error for r in reads if r.report.error]
     if failed:
-        raise IngestError(_failure_line(failed, len(reads) - len(failed)), result)
+        raise IngestError(failure_line(failed, len(reads) - len(failed), check=False), result)
     return result

@@ -45,7 +45,7 @@ from graph.db.schema import ensure_schema
 from ingest.contract import FILES, Checked, kind_of, validate
 from ingest.quarantine import Quarantine
 from ingest.reader import Chunk, FileRejected, Source, fingerprint, open_source
-from ingest.report import FileReport, file_progress_columns, summary_table
+from ingest.report import FileReport, failure_line, file_progress_columns, load_result, summary_table
 from ingest.writes import (
     BEGIN_FILE,
     DONE_BATCHES,
@@ -393,31 +393,11 @@ def ingest(
                     driver, kind, path, quarantine_dir, batch_size, progress, writers=writers
                 )
             reports[path.name].seconds = time.monotonic() - began
-    result = _result(reports, check, time.monotonic() - started, quarantine_dir)
+    result = load_result(reports, check, time.monotonic() - started, quarantine_dir)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(result, indent=2))
     console.print(summary_table(result))
     failed = [r.error for r in reports.values() if r.error]
     if failed:
-        raise IngestError(_failure_line(failed, len(reports) - len(failed), check), result)
+        raise IngestError(failure_line(failed, len(reports) - len(failed), check), result)
     return result
-
-
-def _failure_line(failed: list[str], others: int, check: bool) -> str:
-    """One line: each failed file's message, and what became of the others."""
-    head = "" if len(failed) == 1 else f"{len(failed)} files failed: "
-    done = "checked" if check else "loaded"
-    rest = f"; the other file was {done}" if others == 1 else f"; the other {others} files were {done}"
-    return head + "; ".join(failed) + (rest if others else "")
-
-
-def _result(reports: dict[str, FileReport], check: bool, elapsed: float, quarantine_dir: Path) -> dict:
-    total_read = sum(r.read for r in reports.values())
-    return {
-        "check_only": check,
-        "files": {name: r.as_dict() for name, r in reports.items()},
-        "failed": [name for name, r in reports.items() if r.status == "failed"],
-        "elapsed_seconds": round(elapsed, 3),
-        "rows_per_second": round(total_read / elapsed, 1) if elapsed > 0 else None,
-        "quarantine_dir": str(quarantine_dir) if any(r.quarantined for r in reports.values()) else None,
-    }

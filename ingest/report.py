@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.progress import (
     BarColumn,
@@ -99,3 +100,24 @@ def summary_table(result: dict) -> Table:
         # Text, not markup: a file name or reason with [brackets] is shown as it is
         table.add_row(Text(name), r["status"], *counts, Text(reasons))
     return table
+
+
+def failure_line(failed: list[str], others: int, check: bool) -> str:
+    """One line: each failed file's message, and what became of the others."""
+    head = "" if len(failed) == 1 else f"{len(failed)} files failed: "
+    done = "checked" if check else "loaded"
+    rest = f"; the other file was {done}" if others == 1 else f"; the other {others} files were {done}"
+    return head + "; ".join(failed) + (rest if others else "")
+
+
+def load_result(reports: dict[str, FileReport], check: bool, elapsed: float, quarantine_dir: Path) -> dict:
+    """The report of a load or a check (`ingest --report`), online or in bulk: per file, failed files, rate."""
+    total_read = sum(r.read for r in reports.values())
+    return {
+        "check_only": check,
+        "files": {name: r.as_dict() for name, r in reports.items()},
+        "failed": [name for name, r in reports.items() if r.status == "failed"],
+        "elapsed_seconds": round(elapsed, 3),
+        "rows_per_second": round(total_read / elapsed, 1) if elapsed > 0 else None,
+        "quarantine_dir": str(quarantine_dir) if any(r.quarantined for r in reports.values()) else None,
+    }
