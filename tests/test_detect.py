@@ -28,20 +28,29 @@ def rings_now(driver) -> dict[str, set[str]]:
     return {r["ring"]: set(r["members"]) for r in rows}
 
 
-def test_evidence_read_in_chunks_is_the_evidence_read_whole(world, driver, monkeypatch):
-    """graph.detection.evidence builds its frames CHUNK records at a time: any chunk size gives the same frames."""
+def test_evidence_read_in_batches_is_the_evidence_read_row_by_row(world, driver, monkeypatch):
+    """graph.detection.evidence reads BATCH accounts' links per record: any batch size gives
+    the rows a plain one-record-per-link read of the same statement gives."""
     from graph.detection import evidence
 
-    whole = evidence.read_evidence(driver)
-    monkeypatch.setattr(evidence, "CHUNK", 997)
-    chunked = evidence.read_evidence(driver)
-    for name in ("accounts", "payments", "ips", "templates"):
-        a, b = getattr(whole, name), getattr(chunked, name)
-        assert len(a) > 997, name  # more than one chunk
-        keys = [c for c in ("account", "entity") if c in a.columns]
-        a = a.sort_values(keys, ignore_index=True).astype({"partner_weight": float})
-        b = b.sort_values(keys, ignore_index=True).astype({"partner_weight": float})
-        pd.testing.assert_frame_equal(a, b)
+    monkeypatch.setattr(evidence, "BATCH", 997)
+    batched = evidence.read_evidence(driver)
+    for name, table in (
+        ("accounts", evidence.ACCOUNTS),
+        ("payments", evidence.PAYMENTS),
+        ("ips", evidence.IPS),
+        ("templates", evidence.TEMPLATES),
+    ):
+        columns, match, row = table
+        with driver.session() as s:
+            plain = pd.DataFrame(
+                [r.values() for r in s.run(f"MATCH (a:Account) {match} RETURN {row}")], columns=list(columns)
+            )
+        got = getattr(batched, name)
+        assert len(got) > 997, name  # more than one batch's worth
+        keys = [c for c in ("account", "entity") if c in columns]
+        expected = plain.sort_values(keys, ignore_index=True).astype(got.dtypes.to_dict())
+        pd.testing.assert_frame_equal(got.sort_values(keys, ignore_index=True), expected)
 
 
 def test_a_tight_farm_is_found_whole(world, truth, driver):

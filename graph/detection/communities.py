@@ -54,11 +54,12 @@ WITH gds.graph.project($graph, a, e, {relationshipProperties: {w: w}},
 RETURN g.graphName AS graph, g.nodeCount AS nodes, g.relationshipCount AS relationships
 """
 
+# One record of two lists: a record per account would be most of the time (as in evidence.BATCHED).
 COMMUNITIES = """
 CALL gds.leiden.stream($graph, $config) YIELD nodeId, communityId
 WITH gds.util.asNode(nodeId) AS node, communityId
 WHERE node:Account
-RETURN node.id AS account, communityId AS community
+RETURN collect(node.id) AS accounts, collect(communityId) AS communities
 """
 
 
@@ -91,12 +92,14 @@ def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict) -> pd.S
                 f"Leiden would need {estimate['heapPercentageMax']:.0f}% of the database heap "
                 f"({estimate['bytesMax'] / 2**20:.0f} MiB): raise RINGWATCH_HEAP or use --backend networkx"
             )
-        rows = gds.run_cypher(COMMUNITIES, {"graph": name, "config": config})
+        found = gds.run_cypher(COMMUNITIES, {"graph": name, "config": config}).iloc[0]
     finally:
         gds.graph.drop(name, failIfMissing=False)
-    if rows.empty:
-        return pd.Series(dtype="int64", name="community")
-    return rows.set_index("account")["community"].astype("int64")
+    return pd.Series(
+        np.asarray(found["communities"], dtype="int64"),
+        index=pd.Index(found["accounts"], dtype=object, name="account"),
+        name="community",
+    )
 
 
 def communities_networkx(ev: Evidence, params: dict) -> pd.Series:

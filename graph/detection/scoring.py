@@ -216,7 +216,18 @@ def score_communities(
     r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(0, 1)
     r.index.name = "community"
 
-    # --- explanations ----------------------------------------------------------------
+    r = explain(r, tpl_k, pay_k, ips_k)
+    m["evidence"] = _member_lines(m, joined)
+    members = m.reset_index(names="account")[
+        ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
+    ]
+    return r.reset_index(), members
+
+
+def explain(r: pd.DataFrame, tpl_k: pd.DataFrame, pay_k: pd.DataFrame, ips_k: pd.DataFrame) -> pd.DataFrame:
+    """`r` (rings by community, with their features) with what an analyst reads: `bound` (JSON:
+    the top binding entities), `capability_mix`, `capabilities` and the one-line `reason`.
+    The link frames are the kept members' links with `community` and `bound` (see `_bound`)."""
     cols = ["community", "entity", "account"]  # only these: all-empty columns would make pandas guess dtypes
     bound_all = pd.concat(
         [
@@ -232,19 +243,19 @@ def score_communities(
     proxies = ips_k[ips_k["proxy"].fillna("").astype(str).ne("")].groupby(["community", "proxy"])["requests"].sum()
     capabilities = tpl_k.groupby(["community", "capability"])["requests"].sum()
     methods = pay_k.groupby(["community", "method_type"])["entity"].nunique()
-    r["bound"] = [json.dumps(_top_bound(bound_summary[bound_summary["community"] == c])) for c in r.index]
-    mixes = [_shares(capabilities, c) for c in r.index]
+    # per ring, split once: selecting a ring's rows ring by ring scans every ring's rows for each
+    counts = bound_summary.groupby(["community", "kind"]).size()
+    kinds_of, proxies_of, methods_of = _by_ring(counts), _by_ring(proxies), _by_ring(methods)
+    capabilities_of, top = _by_ring(capabilities), _top_bound(bound_summary)
+    r["bound"] = [json.dumps(top.get(c, [])) for c in r.index]
+    mixes = [_shares(capabilities_of.get(c)) for c in r.index]
     r["capability_mix"] = [json.dumps(mix) for mix in mixes]
     r["capabilities"] = [list(mix) for mix in mixes]  # by share; a native list the queue filters on
     r["reason"] = [
-        ring_reason(row, bound_summary[bound_summary["community"] == c], _series(proxies, c), _series(methods, c))
+        ring_reason(row, kinds_of.get(c, _NONE), proxies_of.get(c, _NONE), methods_of.get(c, _NONE))
         for c, row in r.iterrows()
     ]
-    m["evidence"] = _member_lines(m, joined)
-    members = m.reset_index(names="account")[
-        ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
-    ]
-    return r.reset_index(), members
+    return r
 
 
 def behaviour_score(r: pd.DataFrame, p: dict) -> pd.Series:
@@ -354,24 +365,30 @@ def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:
     return pd.Series(out, dtype=float)
 
 
-def _series(s: pd.Series, c) -> pd.Series:
-    try:
-        return s.loc[c]
-    except KeyError:
-        return pd.Series(dtype=float)
+_NONE = pd.Series(dtype=float)
 
 
-def _shares(s: pd.Series, c) -> dict:
-    part = _series(s, c)
-    total = part.sum()
+def _by_ring(s: pd.Series) -> dict:
+    """A series indexed by (community, key) as community -> its series indexed by key."""
+    return {c: part.droplevel(0) for c, part in s.groupby(level=0, sort=False)}
+
+
+def _shares(part: pd.Series | None) -> dict:
+    total = part.sum() if part is not None else 0
     return {str(k): round(float(v / total), 3) for k, v in part.sort_values(ascending=False).items()} if total else {}
 
 
-def _top_bound(summary: pd.DataFrame, per_kind: int = 10) -> list[dict]:
-    out = []
-    for kind, group in summary.groupby("kind"):
-        for row in group.sort_values("members", ascending=False).head(per_kind).itertuples():
-            out.append({"kind": kind, "key": row.entity, "members": int(row.members)})
+def _top_bound(summary: pd.DataFrame, per_kind: int = 10) -> dict:
+    """community -> its `per_kind` most shared bound entities of each kind (kinds in name
+    order, most members first, then by key), as {kind, key, members}."""
+    top = (
+        summary.sort_values(["community", "kind", "members", "entity"], ascending=[True, True, False, True])
+        .groupby(["community", "kind"], sort=False)
+        .head(per_kind)
+    )
+    out: dict = {}
+    for c, kind, key, members in zip(top["community"], top["kind"], top["entity"], top["members"], strict=True):
+        out.setdefault(c, []).append({"kind": kind, "key": key, "members": int(members)})
     return out
 
 
@@ -384,9 +401,11 @@ def _n(count: int, noun: str, plural: str | None = None) -> str:
     return f"{int(count)} {noun if int(count) == 1 else plural or noun + 's'}"
 
 
-def ring_reason(row: pd.Series, bound: pd.DataFrame, proxies: pd.Series, methods: pd.Series) -> str:
-    """One line an analyst reads at a glance: what binds the ring and what is odd about it."""
-    counts = bound.groupby("kind")["entity"].nunique() if len(bound) else pd.Series(dtype=int)
+def ring_reason(row: pd.Series, counts: pd.Series, proxies: pd.Series, methods: pd.Series) -> str:
+    """One line an analyst reads at a glance: what binds the ring and what is odd about it.
+
+    `counts`: bound entities per kind; `proxies`: requests per proxy provider; `methods`:
+    shared payment methods per method type (each for this ring)."""
     parts = [f"{int(row['size'])} accounts"]
     if counts.get("template", 0):
         parts.append(f"{_pct(row['private_share'])} of traffic on {_n(counts['template'], 'ring-only template')}")
