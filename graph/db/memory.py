@@ -4,8 +4,11 @@
 memory-recommendation` but written for this workload, where GDS projections live on the
 heap and detection reads the whole store:
 
-1. Keep some memory for the operating system and the Python client: 10% of the machine,
-   at least 1 GiB and at most 8 GiB.
+1. Keep memory for the operating system and ringwatch's own processes on the same
+   machine (the detect client, the app, a second server for tests): a quarter of the
+   machine, at least 2 GiB and at most 16 GiB. (It was 10%, at most 8 GiB: on a 24 GiB
+   machine that gave a server a 20.9 GiB heap, and with a detect client and the test
+   suite's server beside it the kernel killed it.)
 2. Give the page cache what the store needs to stay resident (its size plus 20% to grow,
    at least 512 MiB), but never more than half of what is left.
 3. Give the heap the rest, at most 31 GiB (beyond that the JVM loses compressed object
@@ -64,7 +67,7 @@ def show_size(n: int) -> str:
 
 def plan(total: int, store: int) -> MemoryPlan:
     """Heap and page cache for a machine of `total` bytes and a store of `store` bytes."""
-    reserve = min(max(GiB, total // 10), 8 * GiB)
+    reserve = min(max(2 * GiB, total // 4), 16 * GiB)
     left = max(total - reserve, MIN_HEAP + MIN_PAGECACHE)
     pagecache = min(max(int(store * 1.2), MIN_PAGECACHE), left // 2)
     heap = min(max(left - pagecache, MIN_HEAP), MAX_HEAP)

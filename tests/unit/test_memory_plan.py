@@ -10,18 +10,24 @@ from graph.db.memory import GiB, MiB, parse_size, plan, plan_for
 def test_a_24_gib_machine_with_a_small_store():
     p = plan(24 * GiB, 100 * MiB)
     assert p.pagecache == 512 * MiB  # the floor: the store is small
-    assert p.heap == 24 * GiB - int(2.4 * GiB) - 512 * MiB  # the rest goes to GDS
+    assert p.heap == 24 * GiB - 6 * GiB - 512 * MiB  # a quarter kept for the OS and the client; the rest to GDS
 
 
 def test_a_large_store_takes_at_most_half_of_what_is_left():
     p = plan(24 * GiB, 40 * GiB)
-    left = 24 * GiB - int(2.4 * GiB)
+    left = 24 * GiB - 6 * GiB
     assert p.pagecache == left // 2 and p.heap == left - left // 2
 
 
 def test_the_heap_stays_under_compressed_pointers_on_a_big_machine():
     p = plan(256 * GiB, 10 * GiB)
     assert p.heap == 31 * GiB and p.pagecache == 12 * GiB
+
+
+def test_the_reserve_is_bounded_on_small_and_big_machines():
+    assert plan(4 * GiB, 0).heap == 4 * GiB - 2 * GiB - 512 * MiB  # at least 2 GiB kept
+    big = plan(128 * GiB, 100 * GiB)
+    assert big.pagecache == (128 - 16) * GiB // 2  # at most 16 GiB kept, half of the rest for the store
 
 
 def test_a_small_machine_still_gets_the_minimums():
