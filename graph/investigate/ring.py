@@ -99,7 +99,7 @@ def signups(driver: neo4j.Driver, ring_id: str) -> pd.DataFrame:
 
 
 def population(driver: neo4j.Driver, limit: int = POPULATION_LIMIT) -> pd.DataFrame:
-    rows = q(driver, POPULATION, limit=int(limit))
+    rows = q(driver, POPULATION, limit=int(limit))[0]["rows"]
     return pd.DataFrame(rows, columns=["id", "status", "score", "size", *FEATURES])
 
 

@@ -13,7 +13,7 @@ ACCOUNT_RINGS, EXPAND, DEGREE), search.py (SEARCH, ENTITY, RINGS_TEMPLATES).
 
 from __future__ import annotations
 
-from graph.vocabulary import KINDS
+from graph.vocabulary import FEATURES, KINDS
 
 KIND_OF = "CASE " + " ".join(f"WHEN m:{label} THEN '{kind}'" for kind, (label, _) in KINDS.items()) + " END"
 KEY_OF = "CASE " + " ".join(f"WHEN m:{label} THEN toString(m.{key})" for label, key in KINDS.values()) + " END"
@@ -184,14 +184,11 @@ UNWIND r.capabilities AS capability
 RETURN capability, count(*) AS rings ORDER BY rings DESC, capability
 """
 
-POPULATION = """
+# Every ring's features, one record of rows (a record per ring was most of the time: 1 s for 21,582 rings).
+POPULATION = f"""
 MATCH (r:Ring)
-RETURN r.id AS id, r.status AS status, r.score AS score, r.size AS size,
-       r.private_share AS private_share, r.eliciting_share AS eliciting_share, r.uniformity AS uniformity,
-       r.masked_share AS masked_share, r.anonymous_payment AS anonymous_payment, r.signup_burst AS signup_burst,
-       r.no_own_prompts AS no_own_prompts,
-       r.partner_flagged AS partner_flagged
-LIMIT $limit
+WITH r LIMIT $limit
+RETURN collect([r.id, r.status, r.score, r.size, {", ".join(f"r.{name}" for name in FEATURES)}]) AS rows
 """
 
 # --- neighbours of one node (one statement per kind, for its index lookup) -------------------------------------
