@@ -121,8 +121,23 @@ def read_evidence(driver: neo4j.Driver) -> Evidence:
 
 
 def entity_degrees(frame: pd.DataFrame) -> pd.Series:
-    """How many distinct accounts use each entity."""
-    return frame.groupby("entity")["account"].nunique()
+    """How many distinct accounts use each entity (indexed by entity, in order of first use)."""
+    entity, names = pd.factorize(frame["entity"])
+    per_row = distinct_accounts(entity, pd.factorize(frame["account"])[0])
+    degree = np.zeros(len(names), dtype=np.int64)
+    degree[entity[entity >= 0]] = per_row[entity >= 0]
+    return pd.Series(degree, index=pd.Index(names, name="entity"), name="account")
+
+
+def distinct_accounts(group: np.ndarray, account: np.ndarray) -> np.ndarray:
+    """Per row, how many distinct accounts are in the row's group; both are integer codes
+    (pd.factorize), so the counting is numpy's, not a group-by of strings (at 1,000,000
+    accounts a group-by nunique over the id strings took 13 s for the three link tables)."""
+    if not len(group):
+        return np.zeros(0, dtype=np.int64)
+    pairs = pd.DataFrame({"g": group, "a": account}).drop_duplicates()
+    keys, counts = np.unique(pairs["g"].to_numpy(), return_counts=True)
+    return counts[np.searchsorted(keys, group)]
 
 
 def link_edges(ev: Evidence, params: dict) -> pd.DataFrame:

@@ -47,7 +47,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence, entity_degrees
+from graph.detection.evidence import Evidence, distinct_accounts
 from graph.vocabulary import ANONYMOUS_PAYMENT, ELICITING, FEATURES, MASKED_IP_TYPES
 
 DEFAULT_THRESHOLD = 0.5
@@ -118,14 +118,20 @@ DEFAULT_PARAMS: dict = {
 
 
 def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFrame:
-    """Rows of `frame` (account, entity, ...) with the account's community and a `bound` flag."""
-    f = frame.assign(community=frame["account"].map(community))
-    f = f[f["community"].notna()]
-    f["community"] = f["community"].astype("int64")
-    degree = entity_degrees(frame)
-    inside = f.groupby(["entity", "community"])["account"].nunique().rename("inside")
-    f = f.join(inside, on=["entity", "community"])
-    f["degree"] = f["entity"].map(degree)
+    """Rows of `frame` (account, entity, ...) whose account is in `community`, with its
+    `community`, the entity's users in that community (`inside`) and in all (`degree`), and
+    whether the entity is `bound` to the community."""
+    ring = frame["account"].map(community)
+    mask = ring.notna().to_numpy()
+    entity = pd.factorize(frame["entity"])[0].astype(np.int64)
+    account = pd.factorize(frame["account"])[0]
+    degree = distinct_accounts(entity, account)
+    f = frame[mask].copy()
+    f["community"] = ring[mask].astype("int64").to_numpy()
+    ring_code = pd.factorize(f["community"])[0]
+    per_ring = entity[mask] * (int(ring_code.max()) + 1 if len(f) else 1) + ring_code  # (entity, community)
+    f["inside"] = distinct_accounts(per_ring, account[mask])
+    f["degree"] = degree[mask]
     f["bound"] = (f["inside"] >= 2) & (f["inside"] >= share * f["degree"])
     return f
 
@@ -243,17 +249,17 @@ def explain(r: pd.DataFrame, tpl_k: pd.DataFrame, pay_k: pd.DataFrame, ips_k: pd
     proxies = ips_k[ips_k["proxy"].fillna("").astype(str).ne("")].groupby(["community", "proxy"])["requests"].sum()
     capabilities = tpl_k.groupby(["community", "capability"])["requests"].sum()
     methods = pay_k.groupby(["community", "method_type"])["entity"].nunique()
-    # per ring, split once: selecting a ring's rows ring by ring scans every ring's rows for each
-    counts = bound_summary.groupby(["community", "kind"]).size()
-    kinds_of, proxies_of, methods_of = _by_ring(counts), _by_ring(proxies), _by_ring(methods)
-    capabilities_of, top = _by_ring(capabilities), _top_bound(bound_summary)
+    # per ring, ranked once (selecting a ring's rows ring by ring scans every ring's rows for each)
+    kinds_of = _ranked(bound_summary.groupby(["community", "kind"]).size())
+    proxies_of, methods_of, capabilities_of = _ranked(proxies), _ranked(methods), _ranked(capabilities)
+    top = _top_bound(bound_summary)
     r["bound"] = [json.dumps(top.get(c, [])) for c in r.index]
-    mixes = [_shares(capabilities_of.get(c)) for c in r.index]
+    mixes = [_shares(capabilities_of.get(c, [])) for c in r.index]
     r["capability_mix"] = [json.dumps(mix) for mix in mixes]
     r["capabilities"] = [list(mix) for mix in mixes]  # by share; a native list the queue filters on
     r["reason"] = [
-        ring_reason(row, kinds_of.get(c, _NONE), proxies_of.get(c, _NONE), methods_of.get(c, _NONE))
-        for c, row in r.iterrows()
+        ring_reason(row, dict(kinds_of.get(c, [])), proxies_of.get(c, []), methods_of.get(c, []))
+        for c, row in zip(r.index, r.to_dict("records"), strict=True)
     ]
     return r
 
@@ -365,17 +371,22 @@ def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:
     return pd.Series(out, dtype=float)
 
 
-_NONE = pd.Series(dtype=float)
+def _ranked(s: pd.Series) -> dict:
+    """A series indexed by (community, key) as community -> [(key, value), ...], the largest
+    value first, then by key."""
+    frame = s.rename("value").reset_index()
+    frame.columns = ["community", "key", "value"]
+    frame = frame.sort_values(["community", "value", "key"], ascending=[True, False, True])
+    out: dict = {}
+    for c, key, value in zip(frame["community"], frame["key"], frame["value"], strict=True):
+        out.setdefault(c, []).append((key, value))
+    return out
 
 
-def _by_ring(s: pd.Series) -> dict:
-    """A series indexed by (community, key) as community -> its series indexed by key."""
-    return {c: part.droplevel(0) for c, part in s.groupby(level=0, sort=False)}
-
-
-def _shares(part: pd.Series | None) -> dict:
-    total = part.sum() if part is not None else 0
-    return {str(k): round(float(v / total), 3) for k, v in part.sort_values(ascending=False).items()} if total else {}
+def _shares(ranked: list[tuple]) -> dict:
+    """[(key, value), ...] as {key: share of the total}, in the same order ({} for no total)."""
+    total = sum(value for _, value in ranked)
+    return {str(key): round(float(value / total), 3) for key, value in ranked} if total else {}
 
 
 def _top_bound(summary: pd.DataFrame, per_kind: int = 10) -> dict:
@@ -401,21 +412,21 @@ def _n(count: int, noun: str, plural: str | None = None) -> str:
     return f"{int(count)} {noun if int(count) == 1 else plural or noun + 's'}"
 
 
-def ring_reason(row: pd.Series, counts: pd.Series, proxies: pd.Series, methods: pd.Series) -> str:
+def ring_reason(row: dict, counts: dict, proxies: list[tuple], methods: list[tuple]) -> str:
     """One line an analyst reads at a glance: what binds the ring and what is odd about it.
 
-    `counts`: bound entities per kind; `proxies`: requests per proxy provider; `methods`:
-    shared payment methods per method type (each for this ring)."""
+    For this ring: `counts`, bound entities per kind; `proxies`, (provider, requests) and
+    `methods`, (method type, shared payment methods), each most first (see `_ranked`)."""
     parts = [f"{int(row['size'])} accounts"]
     if counts.get("template", 0):
         parts.append(f"{_pct(row['private_share'])} of traffic on {_n(counts['template'], 'ring-only template')}")
     if counts.get("payment", 0):
-        kinds = ", ".join(f"{int(n)} {k}" for k, n in methods.sort_values(ascending=False).head(2).items())
+        kinds = ", ".join(f"{int(n)} {k}" for k, n in methods[:2])
         shared = _n(counts["payment"], "shared payment method")
         parts.append(f"{shared} ({kinds})" if kinds else shared)
     parts.append(f"{_pct(row['eliciting_share'])} capability-eliciting")
     if row["masked_share"] >= 0.2:
-        top = f" via {proxies.idxmax()}" if len(proxies) else ""
+        top = f" via {proxies[0][0]}" if proxies else ""
         parts.append(f"{_pct(row['masked_share'])} masked exits{top}")
     if row["anonymous_payment"] >= 0.2:
         parts.append(f"{_pct(row['anonymous_payment'])} pay prepaid/virtual")
