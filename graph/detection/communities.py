@@ -162,7 +162,8 @@ def refine(ev: Evidence, community: pd.Series, params: dict) -> pd.Series:
         return pd.Series(range(n), index=accounts, name="community", dtype="int64")
     k = int(params["min_shared"])
     # an entity bound to a community is a column of its own for that community
-    cols = pd.factorize(links["entity"] + "|" + links["community"].astype(str))[0].astype(np.int64)
+    ring = pd.factorize(links["community"])[0]
+    cols = pd.factorize(links["entity"].to_numpy() * (int(ring.max()) + 1) + ring)[0].astype(np.int64)
     rows = accounts.get_indexer(links["account"]).astype(np.int64)
     use_entity = np.ones(len(links), dtype=bool)
     if k == 2:

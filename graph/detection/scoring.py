@@ -137,16 +137,28 @@ def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFr
 
 
 def bound_links(ev: Evidence, community: pd.Series, share: float) -> pd.DataFrame:
-    """(account, entity, community) for every link to an entity bound to the account's community."""
-    parts = []
-    for kind, frame in (("tpl", ev.templates), ("pay", ev.payments), ("ip", ev.ips)):
+    """(account, entity, community) for every link to an entity bound to the account's
+    community. `entity` is an integer code, distinct across kinds (a template and an
+    address never share one): a "kind:key" string per link cost 0.8 GB at 1,000,000
+    accounts (4.6 M bound links)."""
+    parts, offset = [], 0
+    for frame in (ev.templates, ev.payments, ev.ips):
         if frame.empty:
             continue
-        b = _bound(frame[["account", "entity"]], community, share)
-        b = b.loc[b["bound"], ["account", "entity", "community"]]
-        b["entity"] = kind + ":" + b["entity"].astype(str)
-        parts.append(b)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["account", "entity", "community"])
+        code, distinct = pd.factorize(frame["entity"])
+        links = pd.DataFrame({"account": frame["account"].to_numpy(), "entity": code.astype(np.int64) + offset})
+        offset += len(distinct)
+        b = _bound(links, community, share)
+        parts.append(b.loc[b["bound"], ["account", "entity", "community"]])
+    if not parts:
+        return pd.DataFrame(
+            {
+                "account": pd.Series(dtype=object),
+                "entity": pd.Series(dtype="int64"),
+                "community": pd.Series(dtype="int64"),
+            }
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
 def score_communities(
