@@ -9,8 +9,14 @@ from graph.db.memory import GiB, MiB, parse_size, plan, plan_for
 
 def test_a_24_gib_machine_with_a_small_store():
     p = plan(24 * GiB, 100 * MiB)
-    assert p.pagecache == 512 * MiB  # the floor: the store is small
-    assert p.heap == 24 * GiB - 6 * GiB - 512 * MiB  # a quarter kept for the OS and the client; the rest to GDS
+    left = 24 * GiB - 6 * GiB  # a quarter kept for the OS and the client
+    assert p.pagecache == left // 4  # room for a first load to grow into
+    assert p.heap == left - left // 4  # the rest to GDS
+
+
+def test_a_store_bigger_than_the_quarter_gets_its_size_and_a_fifth():
+    p = plan(24 * GiB, 5 * GiB)
+    assert p.pagecache == int(5 * GiB * 1.2)
 
 
 def test_a_large_store_takes_at_most_half_of_what_is_left():
@@ -21,11 +27,11 @@ def test_a_large_store_takes_at_most_half_of_what_is_left():
 
 def test_the_heap_stays_under_compressed_pointers_on_a_big_machine():
     p = plan(256 * GiB, 10 * GiB)
-    assert p.heap == 31 * GiB and p.pagecache == 12 * GiB
+    assert p.heap == 31 * GiB and p.pagecache == (256 - 16) * GiB // 4  # the quarter is more than the store
 
 
 def test_the_reserve_is_bounded_on_small_and_big_machines():
-    assert plan(4 * GiB, 0).heap == 4 * GiB - 2 * GiB - 512 * MiB  # at least 2 GiB kept
+    assert plan(4 * GiB, 0).heap == 4 * GiB - 2 * GiB - 512 * MiB  # at least 2 GiB kept; the page cache's floor
     big = plan(128 * GiB, 100 * GiB)
     assert big.pagecache == (128 - 16) * GiB // 2  # at most 16 GiB kept, half of the rest for the store
 
