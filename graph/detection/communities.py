@@ -7,12 +7,14 @@ graph group accounts that share many rare things; scoring then decides which are
 
 GDS: a Cypher-aggregation projection (the weights computed in the database), memory
 estimated before the run, Leiden with a fixed seed, the projection dropped afterwards.
-Cost: linear in shared links; about 20 s for a 100,000-account world here (2 cores).
+Cost: linear in shared links; with refine, about 4 s for a 100,000-account world here
+(2 cores) and 54 s for 1,000,000.
 
 networkx: the same edges read into Python, Louvain (networkx has no Leiden) with a fixed
-seed. Cost: all in this process's memory, and the whole `detect` takes about 1.5 times as
-long as with GDS at 100,000 accounts (62-75 s against 44-47 s); meant for databases
-without the GDS plugin (managed Neo4j without it), not for very large worlds.
+seed. Cost: all in this process's memory; the whole `detect` took about 1.5 times as
+long as with GDS at 100,000 accounts (62-75 s against 44-47 s, measured before the
+evidence was read in batches); meant for databases without the GDS plugin (managed Neo4j
+without it), not for very large worlds.
 """
 
 from __future__ import annotations
