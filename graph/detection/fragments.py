@@ -96,15 +96,15 @@ def merge_fragments(ev: Evidence, community: pd.Series, p: dict) -> tuple[pd.Ser
     links = _scarce_links(ev, p) if len(ev.templates) else pd.DataFrame(columns=["account", "entity"])
     links = links[links["account"].isin(community.index)]
     links = links.assign(community=community.reindex(links["account"]).to_numpy())
+    sizes = community.value_counts()
     # a community takes part when most of its accounts hold such links
-    holding = links.groupby("community")["account"].nunique() / community.value_counts()
+    holding = links.groupby("community")["account"].nunique() / sizes
     taking = holding.index[holding > 0.5]
     held = links.loc[links["community"].isin(taking), ["community", "entity", "account"]]
     pairs = held.merge(held, on="entity")
     pairs = pairs[pairs["community_x"] < pairs["community_y"]]
     # how many accounts of each side hold the templates the two share
     by_pair = pairs.groupby(["community_x", "community_y"]).agg(x=("account_x", "nunique"), y=("account_y", "nunique"))
-    sizes = community.value_counts()
     need = p["merge_min_shared"]
     x_size = sizes.reindex(by_pair.index.get_level_values(0)).to_numpy()
     y_size = sizes.reindex(by_pair.index.get_level_values(1)).to_numpy()
