@@ -52,7 +52,7 @@ from rich.progress import (
 from graph.db import server
 from graph.db.connection import open_driver, read, state_dir, write
 from graph.db.schema import ensure_schema
-from ingest.bulk_files import BY_NAME, ImportFiles, compact, fold, write_import_files
+from ingest.bulk_files import BY_NAME, FIRST_DELIVERY, ImportFiles, compact, fold, write_import_files
 from ingest.contract import FILES, validate
 from ingest.load import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, IngestError, delivery_files, partition_of, prefetch
 from ingest.quarantine import Quarantine
@@ -133,7 +133,7 @@ def _record_files(driver: neo4j.Driver, reads: list[FileRead], batch_size: int, 
             write(driver, FAIL_FILE, error=r.report.error, **file)
             continue
         parts = writers if r.kind in PARTITION_KEY else 1
-        write(driver, BEGIN_FILE, batch_size=batch_size, partitions=parts, **file)
+        write(driver, BEGIN_FILE, batch_size=batch_size, partitions=parts, delivery=FIRST_DELIVERY, **file)
         if r.stopped:
             write(driver, MARK_BATCHES, batches=_batch_markers(r, parts))
             write(driver, FAIL_FILE, error=r.report.error, **file)
@@ -152,6 +152,7 @@ def _records(reads: list[FileRead], batch_size: int, writers: int, started_ms: i
         if r.report.status == "already loaded":
             continue
         row = {"sha256": r.sha, "name": r.path.name, "kind": r.kind, "started_at": started_ms}
+        row["delivery"] = FIRST_DELIVERY
         parts = writers if r.kind in PARTITION_KEY else 1
         if not r.refused:
             row |= {"batch_size": batch_size, "partitions": parts}
@@ -164,7 +165,10 @@ def _records(reads: list[FileRead], batch_size: int, writers: int, started_ms: i
         if r.stopped:
             batches += [m | {"at": now} for m in _batch_markers(r, parts)]
         files.append(row)
-    numbers = ["batch_size", "partitions", "rows", "loaded", "quarantined", "started_at", "finished_at", "failed_at"]
+    numbers = [
+        *("batch_size", "partitions", "rows", "loaded", "quarantined"),
+        *("started_at", "finished_at", "failed_at", "delivery"),
+    ]
     out = {}
     if files:
         columns = list(BY_NAME["IngestFile"].header)

@@ -60,6 +60,7 @@ OUTPUTS: tuple[Output, ...] = (
             "country": "country",
             "email_domain": "email_domain",
             "plan": "plan",
+            "delivery": "delivery:long",
         },
         ("created_at",),
     ),
@@ -73,6 +74,7 @@ OUTPUTS: tuple[Output, ...] = (
             "as_org": "as_org",
             "ip_type": "ip_type",
             "proxy_provider": "proxy_provider",
+            "delivery": "delivery:long",
         },
     ),
     # The ID column names no property (the number is stored as an integer, not as ID text).
@@ -87,13 +89,14 @@ OUTPUTS: tuple[Output, ...] = (
             "method_type": "method_type",
             "bin": "bin",
             "issuer_country": "issuer_country",
+            "delivery": "delivery:long",
         },
     ),
     Output(
         "nodes",
         "PromptTemplate",
         "templates.csv",
-        {"template_hash": "hash:ID(PromptTemplate)", "capability": "capability"},
+        {"template_hash": "hash:ID(PromptTemplate)", "capability": "capability", "delivery": "delivery:long"},
     ),
     Output(
         "relationships",
@@ -104,6 +107,7 @@ OUTPUTS: tuple[Output, ...] = (
             "payment_fingerprint": ":END_ID(PaymentMethod)",
             "method_type": "method_type",
             "first_seen": "first_seen:datetime",
+            "delivery": "delivery:long",
         },
         ("first_seen",),
     ),
@@ -117,6 +121,7 @@ OUTPUTS: tuple[Output, ...] = (
             "requests": "requests:long",
             "first_seen": "first_seen:datetime",
             "last_seen": "last_seen:datetime",
+            "delivery": "delivery:long",
         },
         ("first_seen", "last_seen"),
     ),
@@ -131,6 +136,7 @@ OUTPUTS: tuple[Output, ...] = (
             "first_seen": "first_seen:datetime",
             "last_seen": "last_seen:datetime",
             "capability": "capability",
+            "delivery": "delivery:long",
         },
         ("first_seen", "last_seen"),
     ),
@@ -156,6 +162,7 @@ OUTPUTS: tuple[Output, ...] = (
             "started_at": "started_at:datetime",
             "finished_at": "finished_at:datetime",
             "failed_at": "failed_at:datetime",
+            "delivery": "delivery:long",
         },
         ("started_at", "finished_at", "failed_at"),
     ),
@@ -166,8 +173,22 @@ OUTPUTS: tuple[Output, ...] = (
         {"key": "key:ID(IngestBatch)", "rows": "rows:long", "at": "at:datetime"},
         ("at",),
     ),
+    # the delivery counter (ingest.writes.NEXT_DELIVERY) after this first delivery
+    Output("nodes", "Counter", "counters.csv", {"name": "name:ID(Counter)", "value": "value:long"}),
 )
 BY_NAME = {o.name: o for o in OUTPUTS}
+FIRST_DELIVERY = 1  # a bulk load is the first delivery into an empty database
+# What the online writes stamp with the delivery number (ingest.writes): every account and
+# link; an entity when it has an attribute detection reads (new, it changed from nothing).
+STAMPED = {
+    "Account": (),
+    "PAID_WITH": (),
+    "USED_IP": (),
+    "USED_TEMPLATE": (),
+    "PaymentMethod": ("method_type", "bin"),
+    "IP": ("ip_type", "proxy_provider"),
+    "PromptTemplate": ("capability",),
+}
 
 
 def compact(valid: pd.DataFrame) -> pd.DataFrame:
@@ -255,7 +276,17 @@ def fold(valid: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     if (templates := frames.get("prompt_templates")) is not None:
         out["PromptTemplate"] = _last(templates, "template_hash", ["capability"])
         out["USED_TEMPLATE"] = _usage(templates, "template_hash", {"capability": ("capability", "last")})
-    return {name: frame for name, frame in out.items() if len(frame)}
+    out = {name: frame for name, frame in out.items() if len(frame)}
+    for name, attributes in STAMPED.items():
+        if name in out:
+            frame = out[name]
+            stamp = pd.Series(FIRST_DELIVERY, index=frame.index, dtype="Int64")
+            if attributes:
+                stamp = stamp.where(frame[list(attributes)].notna().any(axis=1))
+            out[name] = frame.assign(delivery=stamp)
+    if out:
+        out["Counter"] = pd.DataFrame({"name": ["delivery"], "value": [FIRST_DELIVERY]})
+    return out
 
 
 def _column(frame: pd.DataFrame, col: str, is_time: bool) -> pa.Array:

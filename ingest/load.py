@@ -53,6 +53,7 @@ from ingest.writes import (
     FILE_STATE,
     FINISH_FILE,
     KNOWN_ACCOUNTS,
+    NEXT_DELIVERY,
     PARTITION_KEY,
     WRITE,
     batch_parameters,
@@ -134,6 +135,22 @@ def _open(kind: str, path: Path, report: FileReport, quarantine_dir: Path) -> tu
     return source, quarantine
 
 
+class Delivery:
+    """This load's delivery number (ingest.writes.NEXT_DELIVERY), taken when a file first
+    writes: a load that finds every file already loaded takes none, and leaves the graph as
+    it was."""
+
+    def __init__(self, driver: neo4j.Driver) -> None:
+        self.driver = driver
+        self._number: int | None = None
+
+    @property
+    def number(self) -> int:
+        if self._number is None:
+            self._number = int(write(self.driver, NEXT_DELIVERY)[0]["delivery"])
+        return self._number
+
+
 def load_file(
     driver: neo4j.Driver,
     kind: str,
@@ -142,8 +159,10 @@ def load_file(
     batch_size: int,
     progress: Progress | None = None,
     writers: int = DEFAULT_WRITERS,
+    delivery: Delivery | None = None,
 ) -> FileReport:
     report = FileReport()
+    delivery = delivery or Delivery(driver)
     sha, approx_rows = fingerprint(path)
     state = read(driver, FILE_STATE, sha=sha)
     if state and state[0]["status"] == "complete":
@@ -157,13 +176,13 @@ def load_file(
     # Chunk boundaries and parts are fixed at the first attempt, so a resumed load names
     # the same batches whatever --batch-size or --writers it is given.
     parts = writers if kind in PARTITION_KEY else 1  # ip_intel: one part
-    state = write(driver, BEGIN_FILE, batch_size=batch_size, partitions=parts, **file)
+    state = write(driver, BEGIN_FILE, batch_size=batch_size, partitions=parts, delivery=delivery.number, **file)
     batch_size, parts = int(state[0]["batch_size"] or batch_size), int(state[0]["partitions"])
     done = {r["key"] for r in read(driver, DONE_BATCHES, prefix=f"{sha}:")}
     if done:
         report.status = "resumed"
     task = progress.add_task(path.name, total=source.approx_rows or approx_rows or None) if progress else None
-    writer = _Writer(driver, kind, sha, parts, done, writers)
+    writer = _Writer(driver, kind, sha, parts, done, writers, delivery.number)
     try:
         with closing(_checked_chunks(driver, kind, source, batch_size, parts)) as chunks:
             for chunk, checked, split in chunks:
@@ -213,8 +232,11 @@ class _Writer:
     """Writes the parts of each chunk: part q of chunk i at step i + q (see PARTITION_KEY in
     ingest.writes), the transactions of one step in parallel, skipping committed batches."""
 
-    def __init__(self, driver: neo4j.Driver, kind: str, sha: str, parts: int, done: set[str], writers: int) -> None:
+    def __init__(
+        self, driver: neo4j.Driver, kind: str, sha: str, parts: int, done: set[str], writers: int, delivery: int
+    ) -> None:
         self.driver, self.kind, self.sha, self.parts, self.done = driver, kind, sha, parts, done
+        self.delivery = delivery
         self.pool = ThreadPoolExecutor(min(writers, parts), thread_name_prefix="ingest-writer")
         self.in_flight: deque = deque()  # (index, parts' parameters, records) of chunks not yet written
         self.step = -1
@@ -226,7 +248,7 @@ class _Writer:
 
     def _write_one(self, parameters: dict, rows: int, key: str) -> None:
         with session(self.driver, write=True) as s:
-            s.execute_write(write_batch, WRITE[self.kind], parameters, rows, key)
+            s.execute_write(write_batch, WRITE[self.kind], {**parameters, "delivery": self.delivery}, rows, key)
 
     def _write_step(self, step: int) -> list[int]:
         """Write step `step`; the records of the chunks it completes."""
@@ -380,6 +402,7 @@ def ingest(
     if not check:
         ensure_schema(driver)
     delivered: set[str] = set()
+    delivery = Delivery(driver)
     started = time.monotonic()
     reports: dict[str, FileReport] = {}
     columns = file_progress_columns()
@@ -390,7 +413,7 @@ def ingest(
                 reports[path.name] = check_file(driver, kind, path, quarantine_dir, batch_size, delivered, progress)
             else:
                 reports[path.name] = load_file(
-                    driver, kind, path, quarantine_dir, batch_size, progress, writers=writers
+                    driver, kind, path, quarantine_dir, batch_size, progress, writers=writers, delivery=delivery
                 )
             reports[path.name].seconds = time.monotonic() - began
     result = load_result(reports, check, time.monotonic() - started, quarantine_dir)

@@ -7,8 +7,16 @@ into a list; each row names its nodes by position in those lists. Every value is
 parameter: nothing from a file is ever spliced into a statement.
 
 Bookkeeping: (:IngestFile {sha256, status: loading|complete|failed, batch_size, partitions,
-error}) per file, and (:IngestBatch {key: sha256:chunk[:part]}) per committed batch, in the
-same transaction as the batch's rows.
+error, delivery}) per file, and (:IngestBatch {key: sha256:chunk[:part]}) per committed batch,
+in the same transaction as the batch's rows.
+
+What a delivery touched: each load that writes rows takes the next delivery number
+(NEXT_DELIVERY, a counter in the graph) and stamps it as `delivery` on the accounts and the
+PAID_WITH / USED_IP / USED_TEMPLATE links it writes, and on a payment method, address or
+template whose attribute detection reads (method type, BIN, IP type, proxy provider,
+capability) it changes. Incremental detection (graph.detection.incremental) starts from
+what carries a number above the one its previous run saw. Not the time: the bulk path
+(ingest.bulk_files) writes the same numbers, so both paths build the same graph.
 """
 
 from __future__ import annotations
@@ -51,7 +59,8 @@ WRITE: dict[str, str] = {
     "accounts": """
         UNWIND range(0, size($account_id) - 1) AS i
         MERGE (a:Account {id: $account_id[i]})
-        SET a.created_at = datetime({epochMillis: $created_at[i]}),
+        SET a.delivery = $delivery,
+            a.created_at = datetime({epochMillis: $created_at[i]}),
             a.country = coalesce($country[i], a.country),
             a.email_domain = coalesce($email_domain[i], a.email_domain),
             a.plan = coalesce($plan[i], a.plan)
@@ -66,7 +75,11 @@ WRITE: dict[str, str] = {
         CALL { UNWIND $proxies AS name MERGE (p:Proxy {name: name}) RETURN collect(p) AS proxies }
         UNWIND range(0, size($ip) - 1) AS i
         MERGE (ip:IP {address: $ip[i]})
-        SET ip.asn = coalesce($asn[i], ip.asn),
+        SET ip.delivery = CASE WHEN ($ip_type[i] IS NOT NULL AND $ip_type[i] <> coalesce(ip.ip_type, ''))
+                                 OR ($proxy_provider[i] IS NOT NULL
+                                     AND $proxy_provider[i] <> coalesce(ip.proxy_provider, ''))
+                               THEN $delivery ELSE ip.delivery END,
+            ip.asn = coalesce($asn[i], ip.asn),
             ip.as_org = coalesce($as_org[i], ip.as_org),
             ip.ip_type = coalesce($ip_type[i], ip.ip_type),
             ip.proxy_provider = coalesce($proxy_provider[i], ip.proxy_provider)
@@ -80,7 +93,11 @@ WRITE: dict[str, str] = {
         CALL {
             UNWIND range(0, size($fingerprints) - 1) AS j
             MERGE (p:PaymentMethod {fingerprint: $fingerprints[j]})
-            SET p.method_type = coalesce($pm_method_type[j], p.method_type),
+            SET p.delivery = CASE WHEN ($pm_method_type[j] IS NOT NULL
+                                        AND $pm_method_type[j] <> coalesce(p.method_type, ''))
+                                    OR ($pm_bin[j] IS NOT NULL AND $pm_bin[j] <> coalesce(p.bin, ''))
+                                  THEN $delivery ELSE p.delivery END,
+                p.method_type = coalesce($pm_method_type[j], p.method_type),
                 p.bin = coalesce($pm_bin[j], p.bin),
                 p.issuer_country = coalesce($pm_issuer_country[j], p.issuer_country)
             RETURN collect(p) AS methods
@@ -94,6 +111,7 @@ WRITE: dict[str, str] = {
         ON MATCH SET e.method_type = coalesce($method_type[i], e.method_type),
             e.first_seen = CASE WHEN e.first_seen IS NULL OR seen < e.first_seen
                                 THEN coalesce(seen, e.first_seen) ELSE e.first_seen END
+        SET e.delivery = $delivery
     """,
     "ip_sightings": ACCOUNTS_BY_POSITION
     + """
@@ -107,6 +125,7 @@ WRITE: dict[str, str] = {
         ON MATCH SET e.requests = e.requests + $requests[i],
             e.first_seen = CASE WHEN first < e.first_seen THEN first ELSE e.first_seen END,
             e.last_seen = CASE WHEN last > e.last_seen THEN last ELSE e.last_seen END
+        SET e.delivery = $delivery
     """,
     "prompt_templates": ACCOUNTS_BY_POSITION
     + """
@@ -114,7 +133,10 @@ WRITE: dict[str, str] = {
             UNWIND range(0, size($templates) - 1) AS j
             MERGE (t:PromptTemplate {hash: $templates[j]})
             // the newest non-empty capability wins
-            SET t.capability = coalesce($template_capability[j], t.capability)
+            SET t.delivery = CASE WHEN $template_capability[j] IS NOT NULL
+                                       AND $template_capability[j] <> coalesce(t.capability, '')
+                                  THEN $delivery ELSE t.delivery END,
+                t.capability = coalesce($template_capability[j], t.capability)
             RETURN collect(t) AS templates
         }
         UNWIND range(0, size($a) - 1) AS i
@@ -128,6 +150,7 @@ WRITE: dict[str, str] = {
             e.first_seen = CASE WHEN first < e.first_seen THEN first ELSE e.first_seen END,
             e.last_seen = CASE WHEN last > e.last_seen THEN last ELSE e.last_seen END,
             e.capability = coalesce($capability[i], e.capability)
+        SET e.delivery = $delivery
     """,
 }
 
@@ -186,6 +209,12 @@ def batch_parameters(kind: str, frame: pd.DataFrame) -> dict:
     raise ValueError(f"unknown file kind {kind!r}")
 
 
+# The next delivery number: taken once per load, when its first file starts writing.
+NEXT_DELIVERY = """
+MERGE (c:Counter {name: 'delivery'})
+SET c.value = coalesce(c.value, 0) + 1
+RETURN c.value AS delivery
+"""
 FILE_STATE = """
 MATCH (f:IngestFile {sha256: $sha})
 RETURN f.status AS status, f.batch_size AS batch_size, coalesce(f.partitions, 1) AS partitions
@@ -197,7 +226,7 @@ MERGE (f:IngestFile {sha256: $sha})
 ON CREATE SET f.batch_size = $batch_size, f.partitions = $partitions, f.started_at = datetime()
 ON MATCH SET f.partitions = CASE WHEN f.batch_size IS NULL THEN $partitions ELSE f.partitions END,
              f.batch_size = coalesce(f.batch_size, $batch_size)
-SET f.name = $name, f.kind = $kind, f.status = 'loading'
+SET f.name = $name, f.kind = $kind, f.status = 'loading', f.delivery = $delivery
 REMOVE f.error
 RETURN f.batch_size AS batch_size, coalesce(f.partitions, 1) AS partitions
 """

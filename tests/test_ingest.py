@@ -122,7 +122,7 @@ def test_a_retry_after_a_lost_commit_writes_nothing_twice(empty_db, tmp_path):
     frames = small_delivery(60)
     load(empty_db, write_delivery(frames, tmp_path / "d"), tmp_path)
     checked = validate("prompt_templates", frames["prompt_templates"].astype(str), lambda ids: set(ids))
-    parameters = batch_parameters("prompt_templates", checked.valid)
+    parameters = {**batch_parameters("prompt_templates", checked.valid), "delivery": 2}
     with session(empty_db, write=True) as s:  # the first attempt: rows and marker commit
         s.execute_write(write_batch, WRITE["prompt_templates"], parameters, len(checked.valid), "retry:0")
     once = graph_digest(empty_db)

@@ -2,7 +2,7 @@
 
 Raw facts (from the data contract, loaded by `ingest`):
 
-    (:Account {id, created_at, country, email_domain, plan})
+    (:Account {id, created_at, country, email_domain, plan, delivery})
     (:PaymentMethod {fingerprint, method_type, bin, issuer_country})
     (:IP {address, asn, as_org, ip_type, proxy_provider})
     (:Proxy {name})                      a proxy or VPN service (ip_intel.proxy_provider)
@@ -21,6 +21,8 @@ already committed (see ingest.load).
 
 Derived by detection (graph.detection.detect):
 
+    (:Account {community})                the community the last run that covered it found (seeds Leiden)
+    (:DetectionRun {id, at, kind: full|incremental, delivery, region, ...})
     (:Ring {id, score, status, size, reason, features..., first_detected, last_run})
     (:Account)-[:MEMBER_OF {evidence, is_new, joined_run, score}]->(:Ring)
     (:Decision {id, at, analyst, status, previous_status, reason, members})-[:ON]->(:Ring)
@@ -42,6 +44,17 @@ INDEXES: list[tuple[str, str]] = [
     ("AuditEvent", "seq"),
     ("Decision", "undo_of"),
     ("Decision", "approval_of"),
+    # what each delivery touched (ingest.writes), read by incremental detection
+    ("Account", "delivery"),
+    ("PaymentMethod", "delivery"),
+    ("IP", "delivery"),
+    ("PromptTemplate", "delivery"),
+]
+# (type, property) range indexes on relationships: the links a delivery wrote
+REL_INDEXES: list[tuple[str, str]] = [
+    ("PAID_WITH", "delivery"),
+    ("USED_IP", "delivery"),
+    ("USED_TEMPLATE", "delivery"),
 ]
 
 
@@ -54,6 +67,10 @@ def constraint_statements() -> list[str]:
     ]
     out += [
         f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})" for label, prop in INDEXES
+    ]
+    out += [
+        f"CREATE INDEX {rel.lower()}_{prop} IF NOT EXISTS FOR ()-[e:{rel}]-() ON (e.{prop})"
+        for rel, prop in REL_INDEXES
     ]
     return out
 
