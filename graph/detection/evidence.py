@@ -9,6 +9,13 @@ a list of rows: the driver then builds one record per batch instead of one per l
 which was most of the read's time (the templates of a 100,000-account world: 9.3 s as a
 record per link, 2.3 s as lists of rows). A batch becomes a frame at once, so the
 driver's rows never pile up, and equal strings become one object (see `_intern`).
+
+A region (incremental detection, graph.detection.incremental) is read the same way for a
+given list of accounts (`read_region_evidence`). What a full read computes over all
+accounts it cannot compute from the region's rows, so each link carries its entity's
+`degree` (how many accounts use it in the whole graph, read from the store in O(1)) and
+the evidence its `population` (all accounts): `entity_degrees`, the weights and scoring
+then see the numbers a full read gives.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import neo4j
 import numpy as np
 import pandas as pd
 
-from graph.db.connection import session
+from graph.db.connection import read, session
 
 # Per table: its columns, and the rows of one account `a` (what to match, what each row holds).
+# DEGREE: per table, its entity's users in the whole graph (a region's links carry it).
 ACCOUNTS = (
     ("account", "created", "email_domain", "partner_flagged", "partner_weight"),
     "",
@@ -56,6 +64,25 @@ CALL {{
 }}
 RETURN rows
 """
+# The same per batch of the accounts $ids (a region), with each link's DEGREE.
+REGION_BATCHED = """
+UNWIND range(0, size($ids) - 1, $batch) AS start
+CALL {{
+  WITH start
+  UNWIND $ids[start..start + $batch] AS id
+  MATCH (a:Account {{id: id}})
+  {match}
+  RETURN collect([{row}]) AS rows
+}}
+RETURN rows
+"""
+# label-less degree counts: read from the store, not by expanding the entity's links
+DEGREE = {
+    "payments": "COUNT { (p)<-[:PAID_WITH]-() }",
+    "ips": "COUNT { (i)<-[:USED_IP]-() }",
+    "templates": "COUNT { (t)<-[:USED_TEMPLATE]-() }",
+}
+POPULATION = "MATCH (a:Account) RETURN count(a) AS n"
 BATCH = 20_000  # accounts per record: about 130,000 template links, a few MB on the wire
 
 
@@ -65,18 +92,29 @@ class Evidence:
     payments: pd.DataFrame  # account, entity, method_type, bin, partner_flagged
     ips: pd.DataFrame  # account, entity, requests, ip_type, proxy, partner_flagged
     templates: pd.DataFrame  # account, entity, requests, capability, partner_flagged
+    # a region's evidence: all accounts of the graph (its links then carry a global `degree`)
+    population: int | None = None
 
     @property
     def n_accounts(self) -> int:
-        return len(self.accounts)
+        """Accounts in the graph: those read, or the whole population for a region."""
+        return len(self.accounts) if self.population is None else self.population
 
 
-def _frame(driver: neo4j.Driver, table: tuple, strings: dict[str, str]) -> pd.DataFrame:
-    """The table's rows as a frame, read BATCH accounts at a time."""
+def _frame(
+    driver: neo4j.Driver, table: tuple, strings: dict[str, str], ids: list[str] | None = None, degree: str = ""
+) -> pd.DataFrame:
+    """The table's rows as a frame, read BATCH accounts at a time (of the accounts `ids`,
+    with the entity's `degree`, when given)."""
     columns, match, row = table
+    statement, params = BATCHED, {}
+    if ids is not None:
+        statement, params = REGION_BATCHED, {"ids": ids}
+        if degree:
+            columns, row = (*columns, "degree"), f"{row}, {degree}"
     parts = []
     with session(driver, fetch_size=1) as s:
-        for record in s.run(BATCHED.format(match=match, row=row), batch=BATCH):
+        for record in s.run(statement.format(match=match, row=row), batch=BATCH, **params):
             if not record["rows"]:  # a batch without links (an empty part would turn columns to object)
                 continue
             part = pd.DataFrame(record["rows"], columns=list(columns))
@@ -105,6 +143,7 @@ def _intern(column: pd.Series, strings: dict[str, str]) -> pd.Series:
 
 
 def read_evidence(driver: neo4j.Driver) -> Evidence:
+    """Every account and its links. Cost: linear in links (see the module docstring)."""
     strings: dict[str, str] = {}
     ev = Evidence(
         accounts=_frame(driver, ACCOUNTS, strings),
@@ -112,16 +151,45 @@ def read_evidence(driver: neo4j.Driver) -> Evidence:
         ips=_frame(driver, IPS, strings),
         templates=_frame(driver, TEMPLATES, strings),
     )
+    return _typed(ev)
+
+
+def read_region_evidence(driver: neo4j.Driver, ids: list[str]) -> Evidence:
+    """The accounts `ids` and their links, each link with its entity's degree in the whole
+    graph, and the graph's population: what detection needs to score a region as a full
+    read would. Cost: linear in the region's links."""
+    strings: dict[str, str] = {}
+    ev = Evidence(
+        accounts=_frame(driver, ACCOUNTS, strings, ids),
+        payments=_frame(driver, PAYMENTS, strings, ids, DEGREE["payments"]),
+        ips=_frame(driver, IPS, strings, ids, DEGREE["ips"]),
+        templates=_frame(driver, TEMPLATES, strings, ids, DEGREE["templates"]),
+        population=int(read(driver, POPULATION)[0]["n"]),
+    )
+    return _typed(ev)
+
+
+def _typed(ev: Evidence) -> Evidence:
     for f in (ev.ips, ev.templates):
         if len(f):
             f["requests"] = f["requests"].astype("int64")
+    for f in (ev.payments, ev.ips, ev.templates):
+        if "degree" in f.columns:
+            f["degree"] = f["degree"].astype("int64")
     if len(ev.accounts):
         ev.accounts["created"] = ev.accounts["created"].astype("float64")
     return ev
 
 
 def entity_degrees(frame: pd.DataFrame) -> pd.Series:
-    """How many distinct accounts use each entity (indexed by entity, in order of first use)."""
+    """How many distinct accounts use each entity (indexed by entity, in order of first use):
+    in the whole graph when the frame carries it (`degree`, a region's links), else counted
+    over the frame's rows."""
+    if "degree" in frame.columns:
+        first = frame.drop_duplicates("entity")
+        return pd.Series(
+            first["degree"].to_numpy(np.int64), index=pd.Index(first["entity"], name="entity"), name="account"
+        )
     entity, names = pd.factorize(frame["entity"])
     per_row = distinct_accounts(entity, pd.factorize(frame["account"])[0])
     degree = np.zeros(len(names), dtype=np.int64)

@@ -125,8 +125,14 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
             }
         )
         offset += len(distinct)
-        part = part.groupby(["account", "entity"], as_index=False, sort=False)["requests"].sum()
-        part["degree"] = part.groupby("entity")["account"].transform("size")
+        if "degree" in frame.columns:  # a region's links: their entity's users in the whole graph
+            part["degree"] = frame["degree"].to_numpy()
+            part = part.groupby(["account", "entity"], as_index=False, sort=False).agg(
+                requests=("requests", "sum"), degree=("degree", "first")
+            )
+        else:
+            part = part.groupby(["account", "entity"], as_index=False, sort=False)["requests"].sum()
+            part["degree"] = part.groupby("entity")["account"].transform("size")
         cap = min(params[CAP_KEYS[kind]], params["expand_max_users"])
         part = part[(part["degree"] >= 2) & (part["degree"] <= cap)]
         parts.append(part.assign(kind=np.int8(KIND[kind])))

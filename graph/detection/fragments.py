@@ -73,7 +73,7 @@ class Merged:
 
 def _scarce_links(ev: Evidence, p: dict) -> pd.DataFrame:
     """(account, template) links to scarce templates that pass rules 1-3 of the module docstring."""
-    t = ev.templates[["account", "entity", "requests"]]
+    t = ev.templates[["account", "entity", "requests", *(["degree"] if "degree" in ev.templates.columns else [])]]
     degree = entity_degrees(t)
     most = max(2, min(p["merge_max_users"], round(p["merge_max_share"] * ev.n_accounts)))
     scarce = t["entity"].map(degree).between(2, most).to_numpy()
