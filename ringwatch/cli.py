@@ -264,9 +264,14 @@ def detect_cmd(
     wait: float = typer.Option(
         0, "--wait", min=0, metavar="SECONDS", help="If another detection run is in progress, wait this long for it."
     ),
+    full: bool = typer.Option(
+        False, "--full", help="Detect over the whole graph, not only what the deliveries since the last run touched."
+    ),
 ) -> None:
     """Find rings: community detection over shared entities, scored and explained, persisted.
 
+    After a small delivery only the region it touched is detected again (incremental; the
+    first line says which kind of run and why); --full forces a run over the whole graph.
     One run at a time: a second run exits with a message (or waits, with --wait).
 
     Example: ringwatch detect --top 20
@@ -284,10 +289,12 @@ def detect_cmd(
                 threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                 log=lambda line: err.print(line, highlight=False),
                 wait_s=wait,
+                full=full,
             )
         except LockBusy as e:
             fail(f"{e}: wait for it, or run again with --wait SECONDS")
-    console.print(rings_table(result.flagged_rings.head(top), f"top rings (run {result.run_id})"))
+    where = " in the region it re-detected" if result.plan.get("kind") == "incremental" else ""
+    console.print(rings_table(result.flagged_rings.head(top), f"top rings{where} (run {result.run_id})"))
 
 
 def rings_table(rings: pd.DataFrame, title: str) -> Table:

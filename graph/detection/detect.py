@@ -7,6 +7,9 @@ Steps and where they live:
   graph.detection.scoring      member evidence, ring features, score, reasons
   graph.detection.expand       found rings take in accounts tied to them only by their ring-only entities
   graph.detection.rings        persist, matching previous rings so ids and decisions survive
+
+After a small delivery a run is incremental unless asked (`full`) or not to be trusted
+(graph.detection.incremental): the same steps over the region the delivery touched.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import neo4j
 import pandas as pd
@@ -24,10 +27,11 @@ import pandas as pd
 from graph.db import locks
 from graph.db.schema import ensure_schema
 from graph.detection.calibrate import detection_params
-from graph.detection.communities import detect_communities
-from graph.detection.evidence import read_evidence
+from graph.detection.communities import find_communities, resolve_backend
+from graph.detection.evidence import read_evidence, read_region_evidence
 from graph.detection.expand import expand_found_rings
 from graph.detection.fragments import merge_fragments
+from graph.detection.incremental import Plan, flagged_outside, plan_run, remap_communities
 from graph.detection.rings import persist
 from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
 
@@ -40,6 +44,7 @@ class DetectionResult:
     members: pd.DataFrame
     timings: dict[str, float]
     threshold: float
+    plan: dict = field(default_factory=dict)  # kind (full/incremental), delivery mark, region size
 
     @property
     def flagged_rings(self) -> pd.DataFrame:
@@ -72,36 +77,42 @@ def detect(
     write: bool = True,
     log=print,
     wait_s: float = 0.0,
+    full: bool = False,
 ) -> DetectionResult:
-    """Run detection over the whole graph and (by default) persist the rings.
+    """Run detection and (by default) persist the rings: over the region the deliveries since
+    the previous run touched when that can be trusted, else (and with `full`, or without
+    `write`) over the whole graph; the first line logged says which and why.
 
     A persisting run holds the database lock `detect` from reading the evidence to writing
     the rings, so two runs never both mint ids for the same rings; a second run waits up
     to `wait_s` seconds, then raises graph.db.locks.LockBusy naming the run in progress.
     """
     if not write:
-        return _detect(driver, backend, threshold, params, write, log)
+        return _detect(driver, backend, threshold, params, write, log, full=True)
     run_id = f"run-{uuid.uuid4().hex[:10]}"
     ensure_schema(driver)
     with locks.hold(driver, "detect", f"{run_id} on {socket.gethostname()} pid {os.getpid()}", wait_s=wait_s):
-        return _detect(driver, backend, threshold, params, write, log, run_id)
+        return _detect(driver, backend, threshold, params, write, log, run_id, full)
 
 
-def _detect(driver, backend, threshold, params, write, log, run_id: str | None = None) -> DetectionResult:
+def _detect(
+    driver, backend, threshold, params, write, log, run_id: str | None = None, full: bool = False
+) -> DetectionResult:
     p = {**DEFAULT_PARAMS, **(params or {})}
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     ensure_schema(driver)
     p, weights_line = detection_params(driver, p)
     log(weights_line)
-    ev = read_evidence(driver)
-    timings["read"] = time.monotonic() - t0
-    log(
-        f"read {ev.n_accounts:,} accounts, {len(ev.templates) + len(ev.ips) + len(ev.payments):,} links "
-        f"in {timings['read']:.1f} s"
-    )
+    plan = plan_run(driver, p, threshold, resolve_backend(driver, backend), full)
+    log(plan.line)
+    timings["plan"] = time.monotonic() - t0
+    ev = read_region_evidence(driver, plan.region) if plan.incremental else read_evidence(driver)
+    timings["read"] = time.monotonic() - t0 - timings["plan"]
+    links = len(ev.templates) + len(ev.ips) + len(ev.payments)
+    log(f"read {len(ev.accounts):,} accounts, {links:,} links in {timings['read']:.1f} s")
     t1 = time.monotonic()
-    community, used = detect_communities(driver, ev, backend, p)
+    community, raw, used = find_communities(driver, ev, backend, p, plan.region)
     timings["communities"] = time.monotonic() - t1
     log(f"{used}: {community.nunique():,} communities in {timings['communities']:.1f} s")
     if p["merge_fragments"]:
@@ -131,17 +142,33 @@ def _detect(driver, backend, threshold, params, write, log, run_id: str | None =
     )
     if write:
         t3 = time.monotonic()
-        n_flagged = int(flagged["size"].sum()) if len(flagged) else 0
-        run = {
-            "id": run_id,
-            "backend": used,
-            "threshold": threshold,
-            "params": json.dumps(p, default=str),
-            "seconds": round(time.monotonic() - t0, 2),
-            "rings": len(flagged),
-            "flagged": n_flagged,
-        }
-        rings = persist(driver, rings, members, threshold, run)
+        rings = _persist(driver, plan, rings, members, raw, threshold, run_id, used, p, t0)
         timings["persist"] = time.monotonic() - t3
     timings["total"] = time.monotonic() - t0
-    return DetectionResult(run_id, used, rings, members, timings, threshold)
+    return DetectionResult(run_id, used, rings, members, timings, threshold, plan.record())
+
+
+def _persist(
+    driver, plan: Plan, rings, members, raw: pd.Series, threshold: float, run_id: str, used: str, p: dict, t0: float
+) -> pd.DataFrame:
+    """Write the run (see graph.detection.rings.persist): a full run all rings, an
+    incremental one those of its region, with the totals over all rings either way."""
+    flagged = rings[rings["score"] >= threshold]
+    n_rings, n_flagged = len(flagged), int(flagged["size"].sum()) if len(flagged) else 0
+    if plan.incremental:
+        outside = flagged_outside(driver, plan, threshold)
+        n_rings, n_flagged = n_rings + outside[0], n_flagged + outside[1]
+    communities, next_id = remap_communities(raw, plan.seeds if plan.incremental else None, plan.next_community)
+    run = {
+        "id": run_id,
+        "backend": used,
+        "threshold": threshold,
+        "params": json.dumps(p, default=str),
+        "seconds": round(time.monotonic() - t0, 2),
+        "rings": n_rings,
+        "flagged": n_flagged,
+        "communities": max(next_id, plan.next_community),
+        **plan.record(),
+    }
+    scope = plan.rings if plan.incremental else None
+    return persist(driver, rings, members, threshold, run, scope, communities)

@@ -30,6 +30,12 @@ WHERE r.status IN ['suspected', 'confirmed', 'blocked']
 RETURN a.id AS account, r.id AS ring
 """
 
+FLAGGED_BY_SCORE = """
+MATCH (a:Account)-[m:MEMBER_OF]->(r:Ring)
+WHERE coalesce(m.active, true) AND r.retired_run IS NULL AND r.score >= $threshold
+RETURN collect(DISTINCT a.id) AS accounts
+"""
+
 
 def read_truth(truth_dir: Path) -> pd.DataFrame:
     """account_id, ring_id ('' for benign), category."""
@@ -84,6 +90,13 @@ def quality(truth: pd.DataFrame, flagged: pd.DataFrame) -> dict:
 
 def flagged_accounts(driver: neo4j.Driver) -> pd.DataFrame:
     return pd.DataFrame(read(driver, FLAGGED), columns=["account", "ring"])
+
+
+def flagged_set(driver: neo4j.Driver, threshold: float) -> set[str]:
+    """The accounts detection flags now, whatever analysts decided: active members of the
+    rings (not retired) scoring at or above `threshold`. What an incremental run must leave
+    as a full run of the same graph would (graph.detection.incremental)."""
+    return set(read(driver, FLAGGED_BY_SCORE, threshold=threshold)[0]["accounts"])
 
 
 def _components(g: nx.Graph, min_size: int) -> pd.DataFrame:

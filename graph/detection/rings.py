@@ -15,6 +15,12 @@ Nothing a person decided is deleted: a membership that carries a status stays (m
 kept as `retired` if nobody decided on it (its memberships inactive), or keeps its
 decided status with `retired_run` set. Only undecided memberships of accounts that left
 are deleted.
+
+An incremental run (graph.detection.incremental) passes `scope`, the previous rings its
+region replaces: only those are matched, updated or retired; every other ring, its id,
+status, members and decisions, is left as it is. Each run also stores the community each
+account it covered was found in (`Account.community`), Leiden's seeds for the next
+incremental run.
 """
 
 from __future__ import annotations
@@ -44,10 +50,27 @@ MERGE (c:Counter {name: 'ring'})
 SET c.value = coalesce(c.value, 0) + $k
 RETURN c.value AS last
 """
+# The same for the rings $ids only (an incremental run's scope).
+PREVIOUS_IN = """
+UNWIND $ids AS id
+MATCH (r:Ring {id: id})
+RETURN r.id AS id, r.status AS status,
+       COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE coalesce(m.active, true) RETURN a.id } AS members,
+       COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE m.status IS NOT NULL RETURN a.id } AS decided
+"""
+# `kind` full or incremental; `delivery`, the delivery number it saw; an incremental run's
+# region, touched accounts and rings replaced; `communities`, the lowest unused community id.
 CREATE_RUN = """
 CREATE (run:DetectionRun {id: $run.id, at: datetime($run.at), backend: $run.backend,
         threshold: $run.threshold, params: $run.params, seconds: $run.seconds,
-        rings: $run.rings, flagged: $run.flagged})
+        rings: $run.rings, flagged: $run.flagged, kind: $run.kind, delivery: $run.delivery,
+        partner: $run.partner, counts: $run.counts, communities: $run.communities, region: $run.region,
+        touched: $run.touched, replaced: $run.replaced})
+"""
+SET_COMMUNITIES = """
+UNWIND $rows AS x
+MATCH (a:Account {id: x[0]})
+SET a.community = x[1]
 """
 UPSERT_RINGS = """
 UNWIND $rings AS x
@@ -135,10 +158,15 @@ def persist(
     members: pd.DataFrame,
     threshold: float,
     run: dict,
+    scope: list[str] | None = None,
+    communities: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Write rings and memberships; returns `rings` with their ids and statuses."""
+    """Write rings and memberships; returns `rings` with their ids and statuses.
+
+    `scope`: the previous rings this run replaces (an incremental run's; None: all).
+    `communities`: account -> community to store as `Account.community`."""
     at = datetime.now(UTC).isoformat()
-    state = read(driver, PREVIOUS)
+    state = read(driver, PREVIOUS) if scope is None else read(driver, PREVIOUS_IN, ids=scope)
     previous = {r["id"]: set(r["members"]) for r in state if r["members"]}
     decided_sets = {r["id"]: set(r["decided"]) for r in state if r["status"] in DECIDED_STATUSES}
     new_sets = {int(c): set(g["account"]) for c, g in members.groupby("community")}
@@ -176,17 +204,27 @@ def persist(
         for row in members.itertuples()
     ]
     retired = [r["id"] for r in state if r["id"] not in set(matched.values()) and r["status"] != "retired"]
+    seeds = [] if communities is None else [[a, int(c)] for a, c in communities.items()]
     with session(driver, write=True) as s:
-        s.execute_write(_write, ring_rows, member_rows, retired, run, at)
+        s.execute_write(_write, ring_rows, member_rows, retired, run, at, seeds)
     return rings
 
 
 def _write(
-    tx: neo4j.ManagedTransaction, ring_rows: list[dict], member_rows: list[dict], retired: list[str], run: dict, at: str
+    tx: neo4j.ManagedTransaction,
+    ring_rows: list[dict],
+    member_rows: list[dict],
+    retired: list[str],
+    run: dict,
+    at: str,
+    seeds: list[list],
 ) -> None:
     # One transaction: a detection run lands whole or not at all.
     decided = list(DECIDED_STATUSES)
-    tx.run(CREATE_RUN, run={**run, "at": at}).consume()
+    keys = ("kind", "delivery", "partner", "counts", "communities", "region", "touched", "replaced")
+    tx.run(CREATE_RUN, run=dict.fromkeys(keys) | run | {"at": at}).consume()
+    for i in range(0, len(seeds), 20_000):
+        tx.run(SET_COMMUNITIES, rows=seeds[i : i + 20_000]).consume()
     tx.run(UPSERT_RINGS, rings=ring_rows, at=at, run_id=run["id"], decided=decided).consume()
     tx.run(DROP_LEAVERS, rings=ring_rows, run_id=run["id"]).consume()
     for i in range(0, len(member_rows), 20_000):

@@ -1,0 +1,166 @@
+"""Incremental detection: after a small second delivery, re-detecting the region it touched
+flags the accounts a full run of the same graph flags, and leaves the other rings alone."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+from graph.db import server
+from graph.db.connection import open_driver, read, write
+from graph.detection.detect import detect
+from graph.detection.evaluate import flagged_set
+from graph.detection.incremental import MAX_REGION
+from graph.detection.scoring import DEFAULT_THRESHOLD
+from ingest.generate import generate_world
+from ingest.generate.split import pick_later, split_delivery
+from ingest.load import ingest
+
+RINGS = "MATCH (r:Ring) RETURN r.id AS id, r.score AS score, r.size AS size, r.status AS status, r.last_run AS run"
+LAST_RUN = """
+MATCH (r:DetectionRun) WITH r ORDER BY r.at DESC LIMIT 1
+RETURN r.id AS id, r.kind AS kind, r.delivery AS delivery, r.region AS region, r.touched AS touched,
+       r.replaced AS replaced, r.rings AS rings, r.flagged AS flagged
+"""
+
+
+def rings(driver) -> dict[str, dict]:
+    return {r["id"]: r for r in read(driver, RINGS)}
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+# Larger than the session's small world: in a world of 4,000 the background population (the
+# ordinary users popular templates glue together) is below drop_background's 1,000 accounts,
+# stays a watch ring, and any delivery touches it, so the region is most of the world.
+ACCOUNTS = 10_000
+
+
+@pytest.fixture(scope="module")
+def runs(neo4j_server, tmp_path_factory):
+    """A world of ACCOUNTS as two deliveries (about 1% of its accounts later, some of them
+    members of three farms): the first loaded and detected in full, the second loaded,
+    detected incrementally, then the same graph detected in full. What each step left."""
+    tmp = tmp_path_factory.mktemp("incremental")
+    generate_world(tmp / "world", accounts=ACCOUNTS, seed=11)
+    later, farm = pick_later(tmp / "world" / "truth", 0.01, seed=3)
+    split_delivery(tmp / "world", later, tmp / "first", tmp / "second")
+    server.reset()
+    driver = open_driver()
+    try:
+        ingest(driver, tmp / "first", tmp / "first.json")
+        first = detect(driver, log=quiet)
+        before = rings(driver)
+        ingest(driver, tmp / "second", tmp / "second.json")
+        lines: list[str] = []
+        incremental = detect(driver, log=lines.append)
+        after = rings(driver)
+        incremental_run = read(driver, LAST_RUN)[0]
+        flagged_incremental = flagged_set(driver, DEFAULT_THRESHOLD)
+        full = detect(driver, full=True, log=quiet)
+        flagged_full = flagged_set(driver, DEFAULT_THRESHOLD)
+    finally:
+        driver.close()
+    return {
+        "later": later,
+        "farm": farm,
+        "first": first,
+        "before": before,
+        "incremental": incremental,
+        "lines": lines,
+        "after": after,
+        "incremental_run": incremental_run,
+        "flagged_incremental": flagged_incremental,
+        "full": full,
+        "flagged_full": flagged_full,
+    }
+
+
+def test_the_run_after_a_small_delivery_is_incremental_and_says_so(runs):
+    assert runs["first"].plan["kind"] == "full"
+    run = runs["incremental_run"]
+    assert run["kind"] == "incremental", runs["lines"]
+    assert run["id"] == runs["incremental"].run_id
+    assert run["touched"] >= len(runs["later"])
+    assert run["touched"] <= run["region"] <= MAX_REGION * ACCOUNTS
+    assert any(
+        line.startswith("incremental: ") and f"{run['touched']:,} accounts touched" in line for line in runs["lines"]
+    )
+    assert runs["full"].plan["kind"] == "full"
+
+
+def test_incremental_flags_what_a_full_run_of_the_same_graph_flags(runs):
+    assert runs["flagged_incremental"], "nothing flagged"
+    assert runs["farm"] & runs["flagged_incremental"], "no farm member of the second delivery was flagged"
+    assert runs["flagged_incremental"] == runs["flagged_full"]
+
+
+def test_incremental_totals_are_those_of_all_rings(runs):
+    """The run records the flagged rings and accounts over the whole graph, as a full run does."""
+    run = runs["incremental_run"]
+    flagged = [r for r in runs["after"].values() if r["score"] >= DEFAULT_THRESHOLD and r["status"] != "retired"]
+    assert run["rings"] == len(flagged)
+    assert run["flagged"] == len(runs["flagged_incremental"])
+
+
+def test_rings_outside_the_region_are_not_rewritten(runs):
+    before, after = runs["before"], runs["after"]
+    run_id = runs["incremental"].run_id
+    untouched = [rid for rid, r in after.items() if r["run"] != run_id and rid in before]
+    rewritten = [rid for rid, r in after.items() if r["run"] == run_id]
+    assert untouched and rewritten
+    assert len(rewritten) <= runs["incremental_run"]["replaced"] + len(runs["incremental"].rings)
+    for rid in untouched:
+        assert after[rid] == before[rid], rid
+    # rings the region re-detected that existed before kept their ids
+    assert set(rewritten) & set(before)
+    assert len(set(after) - set(before)) < len(rewritten)
+
+
+def test_nothing_delivered_changes_nothing_and_other_parameters_or_hand_edits_force_a_full_run(runs, tmp_path):
+    driver = open_driver()
+    try:
+        before = rings(driver)
+        lines: list[str] = []
+        again = detect(driver, log=lines.append)
+        assert again.plan["kind"] == "incremental" and again.plan["region"] == 0
+        assert rings(driver) == before
+        lines.clear()
+        other = detect(driver, params={"resolution": 1.1}, write=True, log=lines.append)
+        assert other.plan["kind"] == "full"
+        assert "full run: the previous run used other parameters or weights" in lines
+        detect(driver, log=quiet)  # the default parameters again (full), then a link deleted by hand
+        write(driver, "MATCH ()-[e:USED_TEMPLATE]->() WITH e LIMIT 1 DELETE e")
+        lines.clear()
+        assert detect(driver, log=lines.append).plan["kind"] == "full"
+        assert "full run: the graph changed other than by ingest since the previous run" in lines
+    finally:
+        driver.close()
+    forced = run_cli("detect", "--full", "--top", "1")
+    assert forced.returncode == 0, forced.stderr
+    assert "full run (--full)" in forced.stderr
+
+
+def test_a_regions_links_carry_their_degree_in_the_whole_graph(runs):
+    """Read for a region, the links are the full read's rows of its accounts, each with how
+    many accounts of the whole graph use its entity; the population is every account."""
+    from graph.detection.evidence import entity_degrees, read_evidence, read_region_evidence
+
+    driver = open_driver()
+    try:
+        whole = read_evidence(driver)
+        some = sorted(runs["later"])[:20] + sorted(whole.accounts["account"])[:200]
+        region = read_region_evidence(driver, some)
+    finally:
+        driver.close()
+    assert region.n_accounts == whole.n_accounts and len(region.accounts) == len(set(some))
+    for name in ("payments", "ips", "templates"):
+        full, part = getattr(whole, name), getattr(region, name)
+        assert len(part) and set(part["account"]) <= set(some)
+        mine = full[full["account"].isin(some)]
+        assert len(part) == len(mine), name
+        degree = entity_degrees(full)
+        assert (part["degree"].to_numpy() == part["entity"].map(degree).to_numpy()).all(), name
+        assert entity_degrees(part).to_dict() == degree.reindex(part["entity"].unique()).to_dict(), name
