@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_cli
+from delivery import farm_delivery, write_delivery
 
 from graph.db import server
 from graph.db.connection import open_driver, read, write
@@ -20,7 +21,7 @@ RINGS = "MATCH (r:Ring) RETURN r.id AS id, r.score AS score, r.size AS size, r.s
 LAST_RUN = """
 MATCH (r:DetectionRun) WITH r ORDER BY r.at DESC LIMIT 1
 RETURN r.id AS id, r.kind AS kind, r.delivery AS delivery, r.region AS region, r.touched AS touched,
-       r.replaced AS replaced, r.rings AS rings, r.flagged AS flagged
+       r.replaced AS replaced, r.rings AS rings, r.flagged AS flagged, r.communities AS communities
 """
 
 
@@ -122,6 +123,7 @@ def test_rings_outside_the_region_are_not_rewritten(runs):
 def test_nothing_delivered_changes_nothing_and_other_parameters_or_hand_edits_force_a_full_run(runs, tmp_path):
     driver = open_driver()
     try:
+        detect(driver, log=quiet)  # whatever ran last, a run with the defaults now
         before = rings(driver)
         lines: list[str] = []
         again = detect(driver, log=lines.append)
@@ -164,3 +166,32 @@ def test_a_regions_links_carry_their_degree_in_the_whole_graph(runs):
         degree = entity_degrees(full)
         assert (part["degree"].to_numpy() == part["entity"].map(degree).to_numpy()).all(), name
         assert entity_degrees(part).to_dict() == degree.reindex(part["entity"].unique()).to_dict(), name
+
+
+def test_networkx_runs_incrementally_and_numbers_its_communities_apart(runs, tmp_path):
+    """Louvain (networkx) cannot be seeded: a region's communities get ids no earlier run
+    used, so they never merge with a community outside as seeds of a later run."""
+    driver = open_driver()
+    try:
+        assert detect(driver, backend="networkx", log=quiet).plan["kind"] == "full"  # the backend changed
+        first = read(driver, LAST_RUN)[0]
+        farm = [f"late_farm_{i:02d}" for i in range(8)]
+        ingest(driver, write_delivery(farm_delivery(farm, day=20, benign=12), tmp_path / "d3"), tmp_path / "d3.json")
+        lines: list[str] = []
+        result = detect(driver, backend="networkx", log=lines.append)
+        assert result.plan["kind"] == "incremental", lines
+        assert result.plan["touched"] == 20
+        stored = read(
+            driver,
+            "UNWIND $ids AS id MATCH (a:Account {id: id}) RETURN a.community AS c",
+            ids=list(farm),
+        )
+        next_free = read(driver, "MATCH (r:DetectionRun) RETURN max(r.communities) AS n")[0]["n"]
+        assert all(r["c"] is not None and r["c"] >= first["communities"] for r in stored)
+        assert next_free > max(r["c"] for r in stored)
+        assert set(farm) <= flagged_set(driver, DEFAULT_THRESHOLD)
+        flagged = flagged_set(driver, DEFAULT_THRESHOLD)
+        detect(driver, backend="networkx", full=True, log=quiet)
+        assert flagged_set(driver, DEFAULT_THRESHOLD) == flagged
+    finally:
+        driver.close()

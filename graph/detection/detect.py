@@ -158,7 +158,10 @@ def _persist(
     if plan.incremental:
         outside = flagged_outside(driver, plan, threshold)
         n_rings, n_flagged = n_rings + outside[0], n_flagged + outside[1]
-    communities, next_id = remap_communities(raw, plan.seeds if plan.incremental else None, plan.next_community)
+    seeds = None
+    if plan.incremental:  # Louvain (networkx) was not seeded: none of its ids is a seed's
+        seeds = plan.seeds if used == "gds" else pd.Series(dtype="int64")
+    communities, next_id = remap_communities(raw, seeds, plan.next_community)
     run = {
         "id": run_id,
         "backend": used,
