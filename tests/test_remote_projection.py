@@ -3,13 +3,15 @@
 No session can be created here, so what is checked is what the database does for one:
 the remote projection's data query (the query sent, up to its gds.graph.project.remote
 call) reads exactly the links and weights the local projection holds, and the node ids a
-session streams back map to the accounts the local GDS finds.
+session streams back map to the accounts the local GDS finds. And the CLI without
+credentials: one line, no traceback.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from graph.db.connection import gds_client, read
 from graph.detection import communities
@@ -88,3 +90,19 @@ def test_streamed_node_ids_map_back_to_the_accounts_gds_finds(driver, params, pr
     assert len(raw["nodes"]) > len(mapped) > 3 * 997  # entities were streamed too and left out
     assert mapped.index.is_unique
     assert mapped.sort_index().to_dict() == expected.to_dict()
+
+
+def test_detect_with_gds_session_and_no_credentials_is_one_line():
+    env = {"RINGWATCH_AURA_CLIENT_ID": "", "RINGWATCH_AURA_CLIENT_SECRET": ""}
+    done = run_cli("detect", "--backend", "gds-session", env=env)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "RINGWATCH_AURA_CLIENT_ID" in lines[0] and "RINGWATCH_AURA_CLIENT_SECRET" in lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_an_unknown_backend_is_refused_by_the_parser():
+    done = run_cli("detect", "--backend", "gds-sessions")
+    assert done.returncode == 2
+    assert "gds-session" in done.stderr and "Traceback" not in done.stderr

@@ -10,9 +10,11 @@ estimated before the run, Leiden with a fixed seed, the projection dropped after
 Cost: linear in shared links; with refine, about 4 s for a 100,000-account world here
 (2 cores) and 54 s for 1,000,000.
 
-The same link body also exists as a remote projection (REMOTE_PROJECTION, for a GDS
-session), its data part and the mapping of streamed node ids back to accounts tested
-against the local database.
+GDS session (Aura Graph Analytics, graph.db.gds_session): the same link body sent as a
+remote projection, so the database streams the links to a session sized for them; Leiden
+with the same configuration runs there, and only (node, community) pairs come back.
+Untested here against Aura (none is reachable); the link body and the mapping of the
+streamed node ids back to accounts are tested against the local database.
 
 networkx: the same edges read into Python, Louvain (networkx has no Leiden) with a fixed
 seed. Cost: all in this process's memory; the whole `detect` took about 1.5 times as
@@ -32,7 +34,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.db.connection import DatabaseUnavailable, gds_client, read
+from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
+from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
 from graph.detection.evidence import Evidence, link_edges
 
 # Entity first, with a label-less degree (read from the store in O(1)), then its accounts:
@@ -198,6 +201,36 @@ def communities_from_stream(driver: neo4j.Driver, nodes: np.ndarray, communities
     )
 
 
+def communities_gds_session(driver: neo4j.Driver, ev: Evidence, params: dict, config: SessionConfig) -> pd.Series:
+    """account id -> community id, computed in a GDS session (see graph.db.gds_session).
+
+    The same links, weights and Leiden configuration as communities_gds; the projection
+    is dropped afterwards, and the session deleted unless RINGWATCH_GDS_SESSION_KEEP is set.
+    """
+    edges = link_edges(ev, params)
+    node_count = edges["account"].nunique() + edges["entity"].nunique()
+    with open_session(target_of(driver), config, node_count, 2 * len(edges)) as gds:
+        name = f"ringwatch-{uuid.uuid4().hex[:8]}"
+        try:
+            graph, _ = gds.graph.project(
+                name, remote_projection_query(ev.n_accounts, params), undirected_relationship_types=["*"]
+            )
+        except Exception as error:  # most likely the database: it runs the query and streams to the session
+            raise GdsSessionError(
+                f"remote projection into GDS session {config.name!r} failed: {first_line(error)} "
+                "(the database must be AuraDB or a self-managed Neo4j >= 5.24 that the session can reach)"
+            ) from error
+        try:
+            leiden = leiden_config(params)
+            check_estimate(
+                gds.leiden.stream.estimate(graph, **leiden), "session", "set a larger RINGWATCH_GDS_SESSION_MEMORY"
+            )
+            found = gds.leiden.stream(graph, **leiden)
+        finally:
+            gds.graph.drop(name, failIfMissing=False)
+    return communities_from_stream(driver, found["nodeId"].to_numpy(), found["communityId"].to_numpy())
+
+
 def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
     """account id -> community id, computed in this process (Louvain)."""
     edges = link_edges(ev, params)
@@ -213,7 +246,7 @@ def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
 
 
 def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params: dict) -> tuple[pd.Series, str]:
-    """Run the chosen backend ('gds', 'networkx' or 'auto'); returns (communities, backend used)."""
+    """Run the chosen backend ('gds', 'gds-session', 'networkx' or 'auto'); returns (communities, backend used)."""
     from graph.db.connection import gds_available
 
     if backend == "auto":
@@ -224,6 +257,11 @@ def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params:
         if link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
             return pd.Series(dtype="int64", name="community"), "gds"
         return refine(ev, communities_gds(driver, ev.n_accounts, params), params), "gds"
+    if backend == "gds-session":
+        config = session_config()  # before any work: missing credentials fail at once
+        if link_edges(ev, params).empty:
+            return pd.Series(dtype="int64", name="community"), backend
+        return refine(ev, communities_gds_session(driver, ev, params, config), params), backend
     if backend == "networkx":
         return refine(ev, communities_networkx(ev, params), params), "networkx"
     raise ValueError(f"unknown backend {backend!r}")
