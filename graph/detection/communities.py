@@ -10,6 +10,12 @@ estimated before the run, Leiden with a fixed seed, the projection dropped after
 Cost: linear in shared links; with refine, about 4 s for a 100,000-account world here
 (2 cores) and 54 s for 1,000,000.
 
+GDS session (Aura Graph Analytics, graph.db.gds_session): the same link body sent as a
+remote projection, so the database streams the links to a session sized for them; Leiden
+with the same configuration runs there, and only (node, community) pairs come back.
+Untested here against Aura (none is reachable); the link body and the mapping of the
+streamed node ids back to accounts are tested against the local database.
+
 networkx: the same edges read into Python, Louvain (networkx has no Leiden) with a fixed
 seed. Cost: all in this process's memory; the whole `detect` took about 1.5 times as
 long as with GDS at 100,000 accounts (62-75 s against 44-47 s, measured before the
@@ -19,6 +25,8 @@ without it), not for very large worlds.
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 
 import neo4j
@@ -26,12 +34,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.db.connection import DatabaseUnavailable, gds_client
+from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
+from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
 from graph.detection.evidence import Evidence, link_edges
 
 # Entity first, with a label-less degree (read from the store in O(1)), then its accounts:
 # a per-link degree through (:Account) would expand every popular template again and again.
-PROJECTION = """
+# The link body, written once: the local and the remote projection differ only in their tails.
+LINKS = """
 CALL {
   MATCH (e:PaymentMethod)
   WITH e, COUNT { (e)<-[:PAID_WITH]-() } AS deg
@@ -51,10 +61,30 @@ CALL {
   MATCH (a:Account)-[:USED_TEMPLATE]->(e)
   RETURN a, e, $w_template * log(toFloat($n) / deg) AS w
 }
-WITH gds.graph.project($graph, a, e, {relationshipProperties: {w: w}},
+"""
+LINK_PARAMS = ("n", "max_payment_degree", "max_ip_degree", "max_template_degree", "w_payment", "w_ip", "w_template")
+
+# In the database's own GDS (the plugin): a Cypher-aggregation projection, undirected.
+PROJECTION = (
+    LINKS
+    + """WITH gds.graph.project($graph, a, e, {relationshipProperties: {w: w}},
                        {undirectedRelationshipTypes: ['*']}) AS g
 RETURN g.graphName AS graph, g.nodeCount AS nodes, g.relationshipCount AS relationships
 """
+)
+
+# Into a GDS session: the database runs this query and streams its rows to the session
+# over Arrow. The graph name and undirectedness are arguments of the client's
+# gds.graph.project(name, query, ...), not part of the query.
+REMOTE_PROJECTION = (
+    LINKS
+    + """RETURN gds.graph.project.remote(a, e, {
+  sourceNodeLabels: labels(a),
+  targetNodeLabels: labels(e),
+  relationshipProperties: {w: w}
+})
+"""
+)
 
 # One record of two lists: a record per account would be most of the time (as in evidence.BATCHED).
 COMMUNITIES = """
@@ -65,35 +95,58 @@ RETURN collect(node.id) AS accounts, collect(communityId) AS communities
 """
 
 
+# The session streams database node ids (what gds.graph.project.remote sent); their account ids
+# are read back from the database, batch by batch.
+ACCOUNT_IDS = """
+UNWIND $nodes AS node
+MATCH (a:Account) WHERE id(a) = node
+RETURN collect(node) AS nodes, collect(a.id) AS accounts
+"""
+ACCOUNT_IDS_BATCH = 200_000
+
+
 class MemoryTooSmall(RuntimeError):
     pass
+
+
+def link_params(n_accounts: int, params: dict) -> dict:
+    """The values the link body reads: the world's size, and the degree caps and weights of `params`."""
+    return {"n": max(n_accounts, 2), **{k: params[k] for k in LINK_PARAMS if k != "n"}}
+
+
+def leiden_config(params: dict) -> dict:
+    """Leiden's configuration, the same in the database's GDS and in a session."""
+    return {
+        "relationshipWeightProperty": "w",
+        "randomSeed": params["seed"],
+        "concurrency": 1,  # with a seed, deterministic
+        "gamma": params["resolution"],
+        "maxLevels": 10,
+    }
+
+
+def check_estimate(estimate: pd.Series, where: str, remedy: str) -> None:
+    """Refuse to run Leiden where it would need more than 80% of the heap."""
+    if estimate["heapPercentageMax"] > 80:
+        raise MemoryTooSmall(
+            f"Leiden would need {estimate['heapPercentageMax']:.0f}% of the {where} heap "
+            f"({estimate['bytesMax'] / 2**20:.0f} MiB): {remedy}"
+        )
 
 
 def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict) -> pd.Series:
     """account id -> community id, computed in GDS (Leiden on the weighted projection)."""
     gds = gds_client(driver)
     name = f"ringwatch-{uuid.uuid4().hex[:8]}"
-    keys = ("max_payment_degree", "max_ip_degree", "max_template_degree", "w_payment", "w_ip", "w_template")
-    query_params = {k: params[k] for k in keys}
-    gds.run_cypher(PROJECTION, {"graph": name, "n": max(n_accounts, 2), **query_params})
+    gds.run_cypher(PROJECTION, {"graph": name, **link_params(n_accounts, params)})
     try:
-        config = {
-            "relationshipWeightProperty": "w",
-            "randomSeed": params["seed"],
-            "concurrency": 1,  # with a seed, deterministic
-            "gamma": params["resolution"],
-            "maxLevels": 10,
-        }
+        config = leiden_config(params)
         estimate = gds.run_cypher(
             "CALL gds.leiden.stream.estimate($graph, $config) YIELD bytesMax, heapPercentageMax "
             "RETURN bytesMax, heapPercentageMax",
             {"graph": name, "config": config},
         ).iloc[0]
-        if estimate["heapPercentageMax"] > 80:
-            raise MemoryTooSmall(
-                f"Leiden would need {estimate['heapPercentageMax']:.0f}% of the database heap "
-                f"({estimate['bytesMax'] / 2**20:.0f} MiB): raise RINGWATCH_HEAP or use --backend networkx"
-            )
+        check_estimate(estimate, "database", "raise RINGWATCH_HEAP or use --backend networkx")
         found = gds.run_cypher(COMMUNITIES, {"graph": name, "config": config}).iloc[0]
     finally:
         gds.graph.drop(name, failIfMissing=False)
@@ -102,6 +155,80 @@ def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict) -> pd.S
         index=pd.Index(found["accounts"], dtype=object, name="account"),
         name="community",
     )
+
+
+def number_literals(query: str, values: dict) -> str:
+    """`query` with each `$name` written as the number `values[name]`: for the remote projection only.
+
+    graphdatascience 1.16 sends a remote projection's query without parameters (its
+    gds.graph.project(name, query, ...) has no argument for them; `query_parameters` came
+    in 1.22). So the link body's numbers are written in, and only numbers: ints and finite
+    floats, as Cypher literals; anything else, or a `$name` without a value, raises
+    ValueError, so no text ever reaches the query this way.
+    """
+
+    def literal(match: re.Match) -> str:
+        name = match[1]
+        if name not in values:
+            raise ValueError(f"no value for ${name}")
+        v = values[name]
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not math.isfinite(v):
+            raise ValueError(f"${name} must be a finite number, not {v!r}")
+        text = repr(int(v)) if isinstance(v, int | np.integer) else repr(float(v))
+        return f"({text})" if text.startswith("-") else text
+
+    return re.sub(r"\$(\w+)", literal, query)
+
+
+def remote_projection_query(n_accounts: int, params: dict) -> str:
+    """The remote projection's query, with the link body's values written in (see number_literals)."""
+    return number_literals(REMOTE_PROJECTION, link_params(n_accounts, params))
+
+
+def communities_from_stream(driver: neo4j.Driver, nodes: np.ndarray, communities: np.ndarray) -> pd.Series:
+    """account id -> community id from a stream of (database node id, community id); other nodes are left out."""
+    community_of = pd.Series(np.asarray(communities, dtype="int64"), index=np.asarray(nodes, dtype="int64"))
+    ids, accounts = [], []
+    for start in range(0, len(community_of), ACCOUNT_IDS_BATCH):
+        batch = community_of.index[start : start + ACCOUNT_IDS_BATCH].tolist()
+        found = read(driver, ACCOUNT_IDS, nodes=batch)[0]
+        ids.extend(found["nodes"])
+        accounts.extend(found["accounts"])
+    return pd.Series(
+        community_of.loc[ids].to_numpy(dtype="int64"),
+        index=pd.Index(accounts, dtype=object, name="account"),
+        name="community",
+    )
+
+
+def communities_gds_session(driver: neo4j.Driver, ev: Evidence, params: dict, config: SessionConfig) -> pd.Series:
+    """account id -> community id, computed in a GDS session (see graph.db.gds_session).
+
+    The same links, weights and Leiden configuration as communities_gds; the projection
+    is dropped afterwards, and the session deleted unless RINGWATCH_GDS_SESSION_KEEP is set.
+    """
+    edges = link_edges(ev, params)
+    node_count = edges["account"].nunique() + edges["entity"].nunique()
+    with open_session(target_of(driver), config, node_count, 2 * len(edges)) as gds:
+        name = f"ringwatch-{uuid.uuid4().hex[:8]}"
+        try:
+            graph, _ = gds.graph.project(
+                name, remote_projection_query(ev.n_accounts, params), undirected_relationship_types=["*"]
+            )
+        except Exception as error:  # most likely the database: it runs the query and streams to the session
+            raise GdsSessionError(
+                f"remote projection into GDS session {config.name!r} failed: {first_line(error)} "
+                "(the database must be AuraDB or a self-managed Neo4j >= 5.24 that the session can reach)"
+            ) from error
+        try:
+            leiden = leiden_config(params)
+            check_estimate(
+                gds.leiden.stream.estimate(graph, **leiden), "session", "set a larger RINGWATCH_GDS_SESSION_MEMORY"
+            )
+            found = gds.leiden.stream(graph, **leiden)
+        finally:
+            gds.graph.drop(name, failIfMissing=False)
+    return communities_from_stream(driver, found["nodeId"].to_numpy(), found["communityId"].to_numpy())
 
 
 def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
@@ -119,7 +246,7 @@ def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
 
 
 def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params: dict) -> tuple[pd.Series, str]:
-    """Run the chosen backend ('gds', 'networkx' or 'auto'); returns (communities, backend used)."""
+    """Run the chosen backend ('gds', 'gds-session', 'networkx' or 'auto'); returns (communities, backend used)."""
     from graph.db.connection import gds_available
 
     if backend == "auto":
@@ -130,6 +257,11 @@ def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params:
         if link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
             return pd.Series(dtype="int64", name="community"), "gds"
         return refine(ev, communities_gds(driver, ev.n_accounts, params), params), "gds"
+    if backend == "gds-session":
+        config = session_config()  # before any work: missing credentials fail at once
+        if link_edges(ev, params).empty:
+            return pd.Series(dtype="int64", name="community"), backend
+        return refine(ev, communities_gds_session(driver, ev, params, config), params), backend
     if backend == "networkx":
         return refine(ev, communities_networkx(ev, params), params), "networkx"
     raise ValueError(f"unknown backend {backend!r}")
