@@ -19,10 +19,10 @@ from graph.detection.calibrate import detection_params
 from graph.detection.communities import (
     COMMUNITIES,
     PROJECTION,
+    REMOTE_PROJECTION,
     communities_from_stream,
     leiden_config,
     link_params,
-    remote_projection_query,
 )
 from graph.detection.scoring import DEFAULT_PARAMS
 
@@ -48,9 +48,8 @@ def projection(world, driver, params):
 
 def test_the_remote_data_query_reads_the_links_the_local_projection_holds(driver, params, projection):
     name, n = projection
-    remote = remote_projection_query(n, params)
-    body = remote[: remote.index(REMOTE_CALL)]  # what the database would stream to the session
-    links = pd.DataFrame(read(driver, body + "RETURN id(a) AS source, id(e) AS target, w"))
+    body = REMOTE_PROJECTION[: REMOTE_PROJECTION.index(REMOTE_CALL)]  # what the database would stream to the session
+    links = pd.DataFrame(read(driver, body + "RETURN id(a) AS source, id(e) AS target, w", **link_params(n, params)))
     assert len(links) > 1000, "the world has too few shared links to compare"
 
     local = gds_client(driver).run_cypher(

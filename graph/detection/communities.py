@@ -25,8 +25,6 @@ without it), not for very large worlds.
 
 from __future__ import annotations
 
-import math
-import re
 import uuid
 
 import neo4j
@@ -157,34 +155,6 @@ def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict) -> pd.S
     )
 
 
-def number_literals(query: str, values: dict) -> str:
-    """`query` with each `$name` written as the number `values[name]`: for the remote projection only.
-
-    graphdatascience 1.16 sends a remote projection's query without parameters (its
-    gds.graph.project(name, query, ...) has no argument for them; `query_parameters` came
-    in 1.22). So the link body's numbers are written in, and only numbers: ints and finite
-    floats, as Cypher literals; anything else, or a `$name` without a value, raises
-    ValueError, so no text ever reaches the query this way.
-    """
-
-    def literal(match: re.Match) -> str:
-        name = match[1]
-        if name not in values:
-            raise ValueError(f"no value for ${name}")
-        v = values[name]
-        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not math.isfinite(v):
-            raise ValueError(f"${name} must be a finite number, not {v!r}")
-        text = repr(int(v)) if isinstance(v, int | np.integer) else repr(float(v))
-        return f"({text})" if text.startswith("-") else text
-
-    return re.sub(r"\$(\w+)", literal, query)
-
-
-def remote_projection_query(n_accounts: int, params: dict) -> str:
-    """The remote projection's query, with the link body's values written in (see number_literals)."""
-    return number_literals(REMOTE_PROJECTION, link_params(n_accounts, params))
-
-
 def communities_from_stream(driver: neo4j.Driver, nodes: np.ndarray, communities: np.ndarray) -> pd.Series:
     """account id -> community id from a stream of (database node id, community id); other nodes are left out."""
     community_of = pd.Series(np.asarray(communities, dtype="int64"), index=np.asarray(nodes, dtype="int64"))
@@ -213,7 +183,10 @@ def communities_gds_session(driver: neo4j.Driver, ev: Evidence, params: dict, co
         name = f"ringwatch-{uuid.uuid4().hex[:8]}"
         try:
             graph, _ = gds.graph.project(
-                name, remote_projection_query(ev.n_accounts, params), undirected_relationship_types=["*"]
+                name,
+                REMOTE_PROJECTION,
+                query_parameters=link_params(ev.n_accounts, params),
+                undirected_relationship_types=["*"],
             )
         except Exception as error:  # most likely the database: it runs the query and streams to the session
             raise GdsSessionError(

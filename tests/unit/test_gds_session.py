@@ -6,12 +6,10 @@ fakes only record what would be sent (as graphdatascience's own unit tests do).
 
 from __future__ import annotations
 
-import math
 import re
 from contextlib import contextmanager
 from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,8 +24,6 @@ from graph.detection.communities import (
     REMOTE_PROJECTION,
     leiden_config,
     link_params,
-    number_literals,
-    remote_projection_query,
 )
 from graph.detection.evidence import Evidence
 from graph.detection.scoring import DEFAULT_PARAMS
@@ -94,26 +90,6 @@ def test_the_local_projection_gets_its_values_as_parameters(monkeypatch):
     assert sent[-1] == ("drop", {"name": params["graph"]})
 
 
-def test_number_literals_writes_only_numbers():
-    values = {**link_params(500, DEFAULT_PARAMS), "w_ip": 1e-5, "w_template": -0.25}
-    query = number_literals(LINKS, values)
-    assert "$" not in query
-    assert "1e-05 * log(toFloat(500) / deg)" in query
-    assert "(-0.25) * log(" in query
-    assert f"2 <= deg <= {values['max_ip_degree']}\n" in query
-    for bad in ("1; MATCH (n) DETACH DELETE n", True, math.nan, math.inf, None):
-        with pytest.raises(ValueError):
-            number_literals(LINKS, {**values, "w_payment": bad})
-    with pytest.raises(ValueError, match=r"\$n"):
-        number_literals(LINKS, {k: v for k, v in values.items() if k != "n"})
-
-
-def test_the_remote_query_is_the_remote_projection_with_its_numbers_written_in():
-    query = remote_projection_query(500, {**DEFAULT_PARAMS, "w_payment": np.float64(0.75)})
-    assert query == number_literals(REMOTE_PROJECTION, link_params(500, {**DEFAULT_PARAMS, "w_payment": 0.75}))
-    assert "0.75 * log(toFloat(500) / deg)" in query
-
-
 def test_the_session_backend_sends_the_remote_query_and_the_same_leiden_configuration(monkeypatch):
     calls: dict = {}
 
@@ -165,8 +141,11 @@ def test_the_session_backend_sends_the_remote_query_and_the_same_leiden_configur
 
     assert found.to_dict() == {"a1": 3, "a2": 3}
     name, query, kw = calls["project"]
-    assert query == remote_projection_query(ev.n_accounts, params)
-    assert kw == {"undirected_relationship_types": ["*"]}  # as the local projection's ['*']
+    assert query == REMOTE_PROJECTION  # the text as written: values go as query parameters
+    assert kw == {
+        "query_parameters": link_params(ev.n_accounts, params),
+        "undirected_relationship_types": ["*"],  # as the local projection's ['*']
+    }
     assert calls["estimate"] == ("G", leiden_config(params)) == calls["stream"]
     assert calls["drop"] == name
     assert calls["from_stream"] == ([11, 12, 99], [3, 3, 3])
