@@ -10,6 +10,7 @@ differ only in the behaviour weights used after community detection:
     all            the default weights (DEFAULT_PARAMS["weights"])
     without F      the same with feature F's weight set to 0 (the others keep theirs; the
                    weighted mean renormalises), for each behavioural feature F
+    without the proxy pool      expansion counts no proxy service as a ring's pool (graph.detection.expand)
     without merging fragments   no graph.detection.fragments step
     without merging or no_own_prompts   neither of this round's two additions (the pipeline as it was)
 
@@ -48,6 +49,7 @@ def variants() -> dict[str, dict]:
     out = {"all": {}}
     for feature in weights:
         out[f"without {feature}"] = {"weights": {**weights, feature: 0.0}}
+    out["without the proxy pool"] = {"expand_pool_members": float("inf")}  # no service is any ring's pool
     out["without merging fragments"] = {"merge_fragments": False}
     out["without merging or no_own_prompts"] = {"merge_fragments": False, "weights": {**weights, "no_own_prompts": 0.0}}
     return out

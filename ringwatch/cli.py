@@ -198,6 +198,7 @@ def ingest_cmd(
 class Backend(StrEnum):
     auto = "auto"
     gds = "gds"
+    gds_session = "gds-session"
     networkx = "networkx"
 
 
@@ -258,7 +259,11 @@ def hash_prompts_cmd(
 
 @app.command("detect")
 def detect_cmd(
-    backend: Backend = typer.Option(Backend.auto, "--backend", help="Community detection (auto: GDS when present)."),
+    backend: Backend = typer.Option(
+        Backend.auto,
+        "--backend",
+        help="Community detection (auto: GDS when present; gds-session: an Aura GDS session, see README).",
+    ),
     threshold: float = typer.Option(None, "--threshold", help="Ring score from which a ring is suspected."),
     top: int = typer.Option(10, "--top", help="How many top rings to print."),
     wait: float = typer.Option(
@@ -277,12 +282,16 @@ def detect_cmd(
     Example: ringwatch detect --top 20
     """
     from graph.db.connection import open_driver
+    from graph.db.gds_session import GdsSessionError, session_config
     from graph.db.locks import LockBusy
+    from graph.detection.communities import MemoryTooSmall
     from graph.detection.detect import detect
     from graph.detection.scoring import DEFAULT_THRESHOLD
 
-    with open_driver() as driver:
-        try:
+    try:
+        if backend is Backend.gds_session:
+            session_config()  # missing credentials: say so before connecting or reading anything
+        with open_driver() as driver:
             result = detect(
                 driver,
                 backend=backend.value,
@@ -291,8 +300,10 @@ def detect_cmd(
                 wait_s=wait,
                 full=full,
             )
-        except LockBusy as e:
-            fail(f"{e}: wait for it, or run again with --wait SECONDS")
+    except LockBusy as e:
+        fail(f"{e}: wait for it, or run again with --wait SECONDS")
+    except (GdsSessionError, MemoryTooSmall) as e:
+        fail(str(e))
     where = " in the region it re-detected" if result.plan.get("kind") == "incremental" else ""
     console.print(rings_table(result.flagged_rings.head(top), f"top rings{where} (run {result.run_id})"))
 

@@ -33,6 +33,7 @@ from ingest.load import ingest
 
 N_CORE, N_THIN, N_NORMAL, N_VPN = 30, 20, 400, 30
 N_COMPANY, N_TEAM, N_VPN_ON_POOL = 40, 25, 10
+N_SPREAD = 12  # hydra members on one farm template and an exit of their own from the pool's service
 DAY0 = pd.Timestamp("2026-02-01T09:00:00Z")
 
 
@@ -86,6 +87,7 @@ class Delivery:
 
 POOL = [f"198.51.100.{i}" for i in range(1, 16)]  # the hydra's residential-proxy exits
 VPN = [f"203.0.113.{i}" for i in range(1, 4)]
+SPREAD_EXITS = [f"198.51.100.{100 + i}" for i in range(N_SPREAD)]  # more of LumaProxy's exits, no core member on them
 
 
 def hydra(d: Delivery, rng: np.random.Generator) -> None:
@@ -111,6 +113,26 @@ def hydra(d: Delivery, rng: np.random.Generator) -> None:
         own = f"192.0.2.{i + 1}"
         d.intel(own, "residential", "LumaProxy")
         d.ip(a, own)
+
+
+def spread(d: Delivery, rng: np.random.Generator) -> None:
+    """Hydra members spread thinnest: one core template (two fifths of their traffic, the rest on
+    public templates), a card of their own, and an exit of the pool's service that no other hydra
+    account uses but a residential-proxy customer does (the customer: public templates and prompts
+    of its own)."""
+    for i, ip in enumerate(SPREAD_EXITS):
+        d.intel(ip, "residential", "LumaProxy")
+        a = f"spread_{i:02d}"
+        d.account(a, rng.uniform(0, 20), f"spread-card-{i}", "prepaid_card")
+        d.template(a, f"core-{i % 12}", 40, "coding")
+        d.template(a, f"public-{i + 2}", 30, "chat")  # not public-1, which every core member uses
+        d.template(a, f"public-{i + 22}", 30, "chat")
+        d.ip(a, ip)
+        customer = f"proxy_customer_{i:02d}"
+        d.account(customer, rng.uniform(0, 24 * 60), f"customer-card-{i}")
+        d.template(customer, f"public-{i + 1}", 30, "chat")
+        d.template(customer, f"customer-own-{i}", 20, "writing")
+        d.ip(customer, ip)
 
 
 def others(d: Delivery, rng: np.random.Generator) -> None:
@@ -203,6 +225,7 @@ def thin(neo4j_server, tmp_path_factory):
     rng = np.random.default_rng(7)
     d = Delivery()
     hydra(d, rng)
+    spread(d, rng)
     others(d, rng)
     company_farm(d, rng)
     real_team(d, rng)
@@ -251,7 +274,39 @@ def test_expansion_alone_takes_the_thin_members_in_saying_how(thin):
     for a in thin_members:
         evidence = members.loc[a, "evidence"]
         assert evidence.startswith("joined through the ring's own traces: uses 2 ring-only templates"), evidence
-    assert any(line.startswith(f"expand: {N_THIN} accounts joined 1 found ring") for line in lines), lines
+    assert any(line.startswith(f"expand: {N_THIN + N_SPREAD} accounts joined 1 found ring") for line in lines), lines
+
+
+def test_members_spread_over_the_pool_join_through_one_template_and_the_pools_service(thin):
+    """Each holds one ring-only template and an exit no other hydra account uses, of the proxy
+    service every core member goes out through: one template and the ring's pool."""
+    m = membership(thin["driver"])
+    ring = m.loc["core_00", "ring"]
+    spread_members = [f"spread_{i:02d}" for i in range(N_SPREAD)]
+    assert set(spread_members) <= set(m.index[m["ring"] == ring]), "spread members left out"
+    for a in spread_members:
+        evidence = m.loc[a, "evidence"]
+        assert "uses 1 ring-only template (40% of its traffic)" in evidence, evidence
+        assert "1 exit of the ring's addresses or proxy pool" in evidence, evidence
+
+
+def test_proxy_customers_on_the_pools_exits_stay_out(thin):
+    """They share an exit (and its service) with a hydra member, and nothing of the farm's own."""
+    m = membership(thin["driver"])
+    customers = {f"proxy_customer_{i:02d}" for i in range(N_SPREAD)}
+    hydra_ring = m.loc["core_00", "ring"]
+    assert not customers & set(m.index[m["ring"] == hydra_ring])
+    assert (m.loc[m.index.isin(customers), "status"] != "suspected").all()
+
+
+def test_without_the_pool_the_spread_members_are_missed(thin):
+    """What the proxy pool adds: with no service counted as the ring's, they stay out."""
+    result = detect(thin["driver"], write=False, params={"expand_pool_members": 2.0}, log=lambda _: None)
+    members = result.members.set_index("account")
+    ring = members.loc["core_00", "community"]
+    inside = set(members.index[members["community"] == ring])
+    assert {f"thin_{i:02d}" for i in range(N_THIN)} <= inside
+    assert not inside & {f"spread_{i:02d}" for i in range(N_SPREAD)}
 
 
 def test_no_thin_member_shares_two_entities_with_any_single_member(thin):

@@ -136,6 +136,12 @@ def open_driver(target: Target | None = None, verify: bool = True) -> neo4j.Driv
     return driver
 
 
+def target_of(driver: neo4j.Driver) -> Target:
+    """The target the driver was opened for (by open_driver; else the configured one)."""
+    target: Target | None = getattr(driver, "_ringwatch_target", None)
+    return target or resolve_target()
+
+
 def database_of(driver: neo4j.Driver) -> str | None:
     """The database name the driver was opened for (None: the server's default)."""
     target: Target | None = getattr(driver, "_ringwatch_target", None)

@@ -10,6 +10,12 @@ estimated before the run, Leiden with a fixed seed, the projection dropped after
 Cost: linear in shared links; with refine, about 4 s for a 100,000-account world here
 (2 cores) and 54 s for 1,000,000.
 
+GDS session (Aura Graph Analytics, graph.db.gds_session): the same link body sent as a
+remote projection, so the database streams the links to a session sized for them; Leiden
+with the same configuration runs there, and only (node, community) pairs come back.
+Untested here against Aura (none is reachable); the link body and the mapping of the
+streamed node ids back to accounts are tested against the local database.
+
 networkx: the same edges read into Python, Louvain (networkx has no Leiden) with a fixed
 seed. Cost: all in this process's memory; the whole `detect` took about 1.5 times as
 long as with GDS at 100,000 accounts (62-75 s against 44-47 s, measured before the
@@ -26,12 +32,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.db.connection import DatabaseUnavailable, gds_client
+from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
+from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
 from graph.detection.evidence import Evidence, link_edges
 
 # Entity first, with a label-less degree (read from the store in O(1)), then its accounts:
 # a per-link degree through (:Account) would expand every popular template again and again.
-PROJECTION = """
+# The link body, written once: the local and the remote projection differ only in their tails.
+LINKS = """
 CALL {
   MATCH (e:PaymentMethod)
   WITH e, COUNT { (e)<-[:PAID_WITH]-() } AS deg
@@ -51,10 +59,30 @@ CALL {
   MATCH (a:Account)-[:USED_TEMPLATE]->(e)
   RETURN a, e, $w_template * log(toFloat($n) / deg) AS w
 }
-WITH gds.graph.project($graph, a, e, {relationshipProperties: {w: w}},
+"""
+LINK_PARAMS = ("n", "max_payment_degree", "max_ip_degree", "max_template_degree", "w_payment", "w_ip", "w_template")
+
+# In the database's own GDS (the plugin): a Cypher-aggregation projection, undirected.
+PROJECTION = (
+    LINKS
+    + """WITH gds.graph.project($graph, a, e, {relationshipProperties: {w: w}},
                        {undirectedRelationshipTypes: ['*']}) AS g
 RETURN g.graphName AS graph, g.nodeCount AS nodes, g.relationshipCount AS relationships
 """
+)
+
+# Into a GDS session: the database runs this query and streams its rows to the session
+# over Arrow. The graph name and undirectedness are arguments of the client's
+# gds.graph.project(name, query, ...), not part of the query.
+REMOTE_PROJECTION = (
+    LINKS
+    + """RETURN gds.graph.project.remote(a, e, {
+  sourceNodeLabels: labels(a),
+  targetNodeLabels: labels(e),
+  relationshipProperties: {w: w}
+})
+"""
+)
 
 # A region's accounts (incremental detection, graph.detection.incremental) and the entities
 # they link to, with the weights of the whole graph ($n all accounts, the degree from the
@@ -96,8 +124,43 @@ RETURN collect(node.id) AS accounts, collect(communityId) AS communities
 """
 
 
+# The session streams database node ids (what gds.graph.project.remote sent); their account ids
+# are read back from the database, batch by batch.
+ACCOUNT_IDS = """
+UNWIND $nodes AS node
+MATCH (a:Account) WHERE id(a) = node
+RETURN collect(node) AS nodes, collect(a.id) AS accounts
+"""
+ACCOUNT_IDS_BATCH = 200_000
+
+
 class MemoryTooSmall(RuntimeError):
     pass
+
+
+def link_params(n_accounts: int, params: dict) -> dict:
+    """The values the link body reads: the world's size, and the degree caps and weights of `params`."""
+    return {"n": max(n_accounts, 2), **{k: params[k] for k in LINK_PARAMS if k != "n"}}
+
+
+def leiden_config(params: dict) -> dict:
+    """Leiden's configuration, the same in the database's GDS and in a session."""
+    return {
+        "relationshipWeightProperty": "w",
+        "randomSeed": params["seed"],
+        "concurrency": 1,  # with a seed, deterministic
+        "gamma": params["resolution"],
+        "maxLevels": 10,
+    }
+
+
+def check_estimate(estimate: pd.Series, where: str, remedy: str) -> None:
+    """Refuse to run Leiden where it would need more than 80% of the heap."""
+    if estimate["heapPercentageMax"] > 80:
+        raise MemoryTooSmall(
+            f"Leiden would need {estimate['heapPercentageMax']:.0f}% of the {where} heap "
+            f"({estimate['bytesMax'] / 2**20:.0f} MiB): {remedy}"
+        )
 
 
 def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict, region: list[str] | None = None) -> pd.Series:
@@ -105,30 +168,18 @@ def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict, region:
     the accounts `region` only, seeded with their earlier communities, when given."""
     gds = gds_client(driver)
     name = f"ringwatch-{uuid.uuid4().hex[:8]}"
-    keys = ("max_payment_degree", "max_ip_degree", "max_template_degree", "w_payment", "w_ip", "w_template")
-    query_params = {k: params[k] for k in keys}
     if region is None:
-        gds.run_cypher(PROJECTION, {"graph": name, "n": max(n_accounts, 2), **query_params})
+        gds.run_cypher(PROJECTION, {"graph": name, **link_params(n_accounts, params)})
     else:
-        gds.run_cypher(PROJECTION_REGION, {"graph": name, "n": max(n_accounts, 2), "ids": region, **query_params})
+        gds.run_cypher(PROJECTION_REGION, {"graph": name, "ids": region, **link_params(n_accounts, params)})
     try:
-        config = {
-            "relationshipWeightProperty": "w",
-            "randomSeed": params["seed"],
-            "concurrency": 1,  # with a seed, deterministic
-            "gamma": params["resolution"],
-            "maxLevels": 10,
-        }
+        config = leiden_config(params)
         estimate = gds.run_cypher(
             "CALL gds.leiden.stream.estimate($graph, $config) YIELD bytesMax, heapPercentageMax "
             "RETURN bytesMax, heapPercentageMax",
             {"graph": name, "config": config},
         ).iloc[0]
-        if estimate["heapPercentageMax"] > 80:
-            raise MemoryTooSmall(
-                f"Leiden would need {estimate['heapPercentageMax']:.0f}% of the database heap "
-                f"({estimate['bytesMax'] / 2**20:.0f} MiB): raise RINGWATCH_HEAP or use --backend networkx"
-            )
+        check_estimate(estimate, "database", "raise RINGWATCH_HEAP or use --backend networkx")
         if region is not None:
             # GDS 2.13 estimates seeded Leiden at the square of the node count (307 MB for 4,360
             # nodes, 2.1 GB for 11,466, 42 GB for a 36,000-account region) and refuses to run it;
@@ -143,6 +194,55 @@ def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict, region:
         index=pd.Index(found["accounts"], dtype=object, name="account"),
         name="community",
     )
+
+
+def communities_from_stream(driver: neo4j.Driver, nodes: np.ndarray, communities: np.ndarray) -> pd.Series:
+    """account id -> community id from a stream of (database node id, community id); other nodes are left out."""
+    community_of = pd.Series(np.asarray(communities, dtype="int64"), index=np.asarray(nodes, dtype="int64"))
+    ids, accounts = [], []
+    for start in range(0, len(community_of), ACCOUNT_IDS_BATCH):
+        batch = community_of.index[start : start + ACCOUNT_IDS_BATCH].tolist()
+        found = read(driver, ACCOUNT_IDS, nodes=batch)[0]
+        ids.extend(found["nodes"])
+        accounts.extend(found["accounts"])
+    return pd.Series(
+        community_of.loc[ids].to_numpy(dtype="int64"),
+        index=pd.Index(accounts, dtype=object, name="account"),
+        name="community",
+    )
+
+
+def communities_gds_session(driver: neo4j.Driver, ev: Evidence, params: dict, config: SessionConfig) -> pd.Series:
+    """account id -> community id, computed in a GDS session (see graph.db.gds_session).
+
+    The same links, weights and Leiden configuration as communities_gds; the projection
+    is dropped afterwards, and the session deleted unless RINGWATCH_GDS_SESSION_KEEP is set.
+    """
+    edges = link_edges(ev, params)
+    node_count = edges["account"].nunique() + edges["entity"].nunique()
+    with open_session(target_of(driver), config, node_count, 2 * len(edges)) as gds:
+        name = f"ringwatch-{uuid.uuid4().hex[:8]}"
+        try:
+            graph, _ = gds.graph.project(
+                name,
+                REMOTE_PROJECTION,
+                query_parameters=link_params(ev.n_accounts, params),
+                undirected_relationship_types=["*"],
+            )
+        except Exception as error:  # most likely the database: it runs the query and streams to the session
+            raise GdsSessionError(
+                f"remote projection into GDS session {config.name!r} failed: {first_line(error)} "
+                "(the database must be AuraDB or a self-managed Neo4j >= 5.24 that the session can reach)"
+            ) from error
+        try:
+            leiden = leiden_config(params)
+            check_estimate(
+                gds.leiden.stream.estimate(graph, **leiden), "session", "set a larger RINGWATCH_GDS_SESSION_MEMORY"
+            )
+            found = gds.leiden.stream(graph, **leiden)
+        finally:
+            gds.graph.drop(name, failIfMissing=False)
+    return communities_from_stream(driver, found["nodeId"].to_numpy(), found["communityId"].to_numpy())
 
 
 def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
@@ -160,23 +260,24 @@ def communities_networkx(ev: Evidence, params: dict) -> pd.Series:
 
 
 def resolve_backend(driver: neo4j.Driver, backend: str) -> str:
-    """'gds' or 'networkx' for the backend asked for ('auto': GDS when the database has it)."""
+    """'gds', 'gds-session' or 'networkx' for the backend asked for ('auto': GDS when the
+    database has it); a GDS session's missing credentials fail here, before any work."""
     from graph.db.connection import gds_available
 
     if backend == "auto":
         return "gds" if gds_available(driver) else "networkx"
     if backend == "gds" and not gds_available(driver):
         raise DatabaseUnavailable("this Neo4j has no Graph Data Science library: use --backend networkx (or auto)")
-    if backend not in ("gds", "networkx"):
+    if backend == "gds-session":
+        session_config()
+    if backend not in ("gds", "gds-session", "networkx"):
         raise ValueError(f"unknown backend {backend!r}")
     return backend
 
 
-def detect_communities(
-    driver: neo4j.Driver, ev: Evidence, backend: str, params: dict, region: list[str] | None = None
-) -> tuple[pd.Series, str]:
-    """Run the chosen backend ('gds', 'networkx' or 'auto'); returns (communities, backend used)."""
-    community, _, used = find_communities(driver, ev, backend, params, region)
+def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params: dict) -> tuple[pd.Series, str]:
+    """Run the chosen backend ('gds', 'gds-session', 'networkx' or 'auto'); returns (communities, backend used)."""
+    community, _, used = find_communities(driver, ev, backend, params)
     return community, used
 
 
@@ -187,16 +288,18 @@ def find_communities(
 
     With `region` (incremental detection; `ev` is the region's evidence), GDS projects those
     accounts only and seeds Leiden with their earlier communities; networkx has no seeding
-    and runs Louvain on the region's links. Persist stores the backend's own communities as
-    the next run's seeds."""
+    and runs Louvain on the region's links; a GDS session projects the whole graph, so
+    incremental detection does not use one (graph.detection.incremental). Persist stores
+    the backend's own communities as the next run's seeds."""
     backend = resolve_backend(driver, backend)
-    if backend == "gds":
-        if link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
-            raw = pd.Series(dtype="int64", name="community")
-        else:
-            raw = communities_gds(driver, ev.n_accounts, params, region)
-    else:
+    if backend == "networkx":
         raw = communities_networkx(ev, params)
+    elif link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
+        raw = pd.Series(dtype="int64", name="community")
+    elif backend == "gds":
+        raw = communities_gds(driver, ev.n_accounts, params, region)
+    else:
+        raw = communities_gds_session(driver, ev, params, session_config())
     return (refine(ev, raw, params) if len(raw) else raw), raw, backend
 
 

@@ -25,11 +25,16 @@ earlier rounds):
    ring-only for the hydra; a rare public template a farm member used as camouflage,
    whose other users are ordinary accounts with nothing else of the ring, is not.
 3. *The rule.* A candidate joins R when it uses two ring-only templates or payment
-   methods of R, or one of them and one ring-only address of R, and at least
-   `expand_min_share` (a third) of its template traffic is on R's ring-only templates.
-   Addresses alone never qualify, so a VPN or proxy user who shares exits with a farm
-   stays out however many it shares; no account joins through one link; and a borrowed
-   template that carries a small part of an account's traffic fails the share.
+   methods of R, or one of them and one address of R, and at least `expand_min_share`
+   (a third) of its template traffic is on R's ring-only templates. An address of R is
+   a ring-only address, an address leaning to R, or an exit of one of R's *proxy pools*
+   (a proxy service at least `expand_pool_members`, a quarter, of R's members go out
+   through): a hydra spread over a pool of thousands of residential exits rarely puts two
+   members on one exit, but its members all go out through the same service or two.
+   Addresses alone never qualify, so a VPN or proxy user who shares exits with a farm, or
+   its proxy service, stays out however many it shares; no account joins through one
+   link; and a borrowed template that carries a small part of an account's traffic fails
+   the share.
 
 4. *Pieces of one farm.* Community detection can cut a thin farm into many small found
    rings (a hydra into one per window of its templates); then an account holds one
@@ -77,9 +82,10 @@ CAP_KEYS = {"tpl": "max_template_degree", "pay": "max_payment_degree", "ip": "ma
 class Joined:
     """Accounts that joined found rings: one row per account (index), with its ring
     (`community`), the ring-only templates, payment methods and addresses it uses, the
-    share of its template traffic on them, and the evidence line."""
+    ring's other exits it uses, the share of its template traffic on the ring-only
+    templates, and the evidence line."""
 
-    frame: pd.DataFrame  # index account; community, templates, payments, ips, share, evidence
+    frame: pd.DataFrame  # index account; community, templates, payments, ips, exits, share, evidence
     rounds: int
     merged: dict[int, int] = field(default_factory=dict)  # found ring -> the ring of the same farm it joined
 
@@ -114,6 +120,7 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
     frames = [(k, f) for k, f in (("tpl", ev.templates), ("pay", ev.payments), ("ip", ev.ips)) if not f.empty]
     ids = [ev.accounts["account"], owner.index.to_series(), *(f["account"] for _, f in frames)]
     accounts = pd.Index(pd.unique(pd.concat(ids, ignore_index=True)), name="account")
+    pools = pd.Index(ev.ips["proxy"].dropna().unique()) if len(ev.ips) else pd.Index([])
     parts, offset = [], 0
     for kind, frame in frames:
         entity, distinct = pd.factorize(frame["entity"])
@@ -122,22 +129,23 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
                 "account": accounts.get_indexer(frame["account"]),
                 "entity": entity + offset,  # kinds apart: a template and an address never share a code
                 "requests": frame["requests"].to_numpy() if "requests" in frame.columns else 0,
+                # an address's proxy service (the farm's pool), -1 for none and for other kinds
+                "pool": pools.get_indexer(frame["proxy"]).astype("int32") if kind == "ip" else np.int32(-1),
             }
         )
         offset += len(distinct)
+        aggregate = {"requests": ("requests", "sum"), "pool": ("pool", "first")}
         if "degree" in frame.columns:  # a region's links: their entity's users in the whole graph
             part["degree"] = frame["degree"].to_numpy()
-            part = part.groupby(["account", "entity"], as_index=False, sort=False).agg(
-                requests=("requests", "sum"), degree=("degree", "first")
-            )
-        else:
-            part = part.groupby(["account", "entity"], as_index=False, sort=False)["requests"].sum()
+            aggregate["degree"] = ("degree", "first")
+        part = part.groupby(["account", "entity"], as_index=False, sort=False).agg(**aggregate)
+        if "degree" not in frame.columns:
             part["degree"] = part.groupby("entity")["account"].transform("size")
         cap = min(params[CAP_KEYS[kind]], params["expand_max_users"])
         part = part[(part["degree"] >= 2) & (part["degree"] <= cap)]
         parts.append(part.assign(kind=np.int8(KIND[kind])))
     if not parts:
-        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("account", "entity", "requests", "degree")})
+        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("account", "entity", "requests", "pool", "degree")})
         return empty.assign(kind=pd.Series(dtype="int8")), accounts
     return pd.concat(parts, ignore_index=True), accounts
 
@@ -160,10 +168,24 @@ def _candidates(links: pd.DataFrame, ring_links: pd.DataFrame, taken: pd.Index, 
     return free.merge(pairs, on="account")
 
 
-def _holdings(cand: pd.DataFrame, ring_links: pd.DataFrame, tpl_total: pd.Series, params: dict) -> pd.DataFrame:
+def _ring_pools(ring_links: pd.DataFrame, owner: pd.Series, params: dict) -> pd.MultiIndex:
+    """(ring, proxy service) pairs where at least `expand_pool_members` of the ring's members
+    use an exit of that service: the ring's pools. A farm spread over a residential-proxy
+    pool of thousands of exits rarely puts two members on one exit, but most of its members
+    go out through the same one or two services."""
+    exits = ring_links[(ring_links["kind"] == KIND["ip"]) & (ring_links["pool"] >= 0)]
+    users = exits.groupby(["community", "pool"])["account"].nunique()
+    size = owner.value_counts().reindex(users.index.get_level_values("community")).to_numpy()
+    return users.index[users.to_numpy() >= params["expand_pool_members"] * size]
+
+
+def _holdings(
+    cand: pd.DataFrame, ring_links: pd.DataFrame, pools: pd.MultiIndex, tpl_total: pd.Series, params: dict
+) -> pd.DataFrame:
     """Per (account, ring) pair of `cand` holding a ring-only entity of the ring: how many
-    ring-only templates, payment methods and addresses, the requests and the share of the
-    account's template traffic on them."""
+    ring-only templates, payment methods and addresses, how many other exits of the ring
+    (`exits`: addresses leaning to it, exits of its `pools`), the requests and the share of
+    the account's template traffic on the ring-only templates."""
     keys = ["entity", "community"]
     in_r = ring_links.groupby(keys)["account"].size().rename("in_r")
     c = cand.join(in_r, on=keys)
@@ -185,7 +207,14 @@ def _holdings(cand: pd.DataFrame, ring_links: pd.DataFrame, tpl_total: pd.Series
     c = c.join(tied, on=keys)
     users = c["in_r"] + c["tied"].fillna(0)
     own = (c["in_r"] >= 1) & (users >= 2) & (users >= params["expand_share"] * c["degree"])
-    return _per_pair(c[own], tpl_total)
+    # the ring's exits that are not ring-only: addresses leaning to it, and exits of its pools
+    in_pool = pd.MultiIndex.from_arrays([c["community"], c["pool"]]).isin(pools)
+    uses = (c["kind"] == KIND["ip"]) & ((c["in_r"] >= params["expand_reach"] * c["degree"]) | in_pool) & ~own
+    per = _per_pair(c[own], tpl_total)
+    exits = uses.groupby([c["account"], c["community"]]).sum()
+    exits.index.names = ["account", "community"]
+    per["exits"] = exits.reindex(per.index).fillna(0).astype("int64").to_numpy()
+    return per
 
 
 def _per_pair(own: pd.DataFrame, tpl_total: pd.Series) -> pd.DataFrame:
@@ -207,10 +236,11 @@ def _per_pair(own: pd.DataFrame, tpl_total: pd.Series) -> pd.DataFrame:
 
 
 def _joins(held: pd.DataFrame, params: dict) -> pd.Series:
-    """The rule: two ring-only templates or payment methods, or one and a ring-only address;
-    and at least `expand_min_share` of the account's template traffic on them."""
+    """The rule: two ring-only templates or payment methods, or one and an address of the
+    ring (ring-only, leaning to it, or an exit of its proxy pools); and at least
+    `expand_min_share` of the account's template traffic on them."""
     private = held["templates"] + held["payments"]
-    two_traces = (private >= 2) | ((private >= 1) & (held["ips"] >= 1))
+    two_traces = (private >= 2) | ((private >= 1) & (held["ips"] + held["exits"] >= 1))
     return two_traces & (held["share"] >= params["expand_min_share"])
 
 
@@ -230,7 +260,7 @@ def _bridges(held: pd.DataFrame, owner: pd.Series, params: dict) -> dict[int, in
     flat = held[~_joins(held, params) & (held["templates"] + held["payments"] >= 1)].reset_index()
     several = flat.groupby("account")["community"].transform("size") >= 2
     flat = flat[several]
-    union = flat.groupby("account")[["templates", "payments", "ips", "share"]].sum()
+    union = flat.groupby("account")[["templates", "payments", "ips", "exits", "share"]].sum()
     bridging = union.index[_joins(union, params)]
     flat = flat[flat["account"].isin(bridging)]
     pairs = flat.merge(flat, on="account")
@@ -259,7 +289,7 @@ def _best_ring(per: pd.DataFrame) -> pd.DataFrame:
 
 def join_line(row) -> str:
     """The evidence of one joined account, e.g. `joined through the ring's own traces: uses
-    2 ring-only templates (71% of its traffic), 1 ring address`."""
+    1 ring-only template (41% of its traffic), 1 exit of the ring's addresses or proxy pool`."""
     bits = []
     if row.templates:
         n = int(row.templates)
@@ -270,6 +300,9 @@ def join_line(row) -> str:
     if row.ips:
         n = int(row.ips)
         bits.append(f"{n} ring address{'es' if n != 1 else ''}")
+    if row.exits:
+        n = int(row.exits)
+        bits.append(f"{n} exit{'s' if n != 1 else ''} of the ring's addresses or proxy pool")
     return "joined through the ring's own traces: " + ", ".join(bits)
 
 
@@ -277,7 +310,8 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
     """Accounts that join the found rings through their ring-only entities (see the module
     docstring). `owner`: account -> ring (community id) of every member of a found ring;
     those never move. Accounts in no found ring (members of other rings included) may join."""
-    empty = pd.DataFrame(columns=["community", "templates", "payments", "ips", "share", "evidence"])
+    columns = ["community", "templates", "payments", "ips", "exits", "share", "evidence"]
+    empty = pd.DataFrame(columns=columns)
     if owner.empty:
         return Joined(empty, 0)
     links, accounts = _links(ev, owner, params)
@@ -293,7 +327,7 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         cand = _candidates(links, ring_links, owner.index, params)
         if cand.empty:
             break
-        held = _holdings(cand, ring_links, tpl_total, params)
+        held = _holdings(cand, ring_links, _ring_pools(ring_links, owner, params), tpl_total, params)
         merge = _bridges(held, owner, params)
         if merge:  # the same round again, with the pieces as one ring (merges do not count as rounds)
             merged = {k: merge.get(v, v) for k, v in merged.items()} | merge
@@ -312,7 +346,7 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         frame.index = accounts[frame.index]
     frame["community"] = frame["community"].astype("int64")
     frame["evidence"] = [join_line(row) for row in frame.itertuples()]
-    return Joined(frame[["community", "templates", "payments", "ips", "share", "evidence"]], rounds, merged)
+    return Joined(frame[columns], rounds, merged)
 
 
 def expand_found_rings(

@@ -333,6 +333,8 @@ def plan_run(driver: neo4j.Driver, params: dict, threshold: float, backend: str,
     last = read(driver, LAST_RUN)
     if full:
         return Plan(mark, partner, counts, "full run (--full)")
+    if backend == "gds-session":
+        return Plan(mark, partner, counts, "full run: a GDS session projects the whole graph")
     if not last:
         return Plan(mark, partner, counts, "full run: no previous detection run")
     previous = last[0]

@@ -85,12 +85,13 @@ DEFAULT_PARAMS: dict = {
     # membership that follows a found ring's own traces (graph.detection.expand): reach entities where
     # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and the
     # accounts tied to it in more than one way are >= expand_share of its users; one joins with >= 2 ring-only
-    # templates/payment methods (or 1 and a ring-only address) and >= expand_min_share of its traffic
+    # templates/payment methods (or 1 and an address of the ring) and >= expand_min_share of its traffic
     # on them (a third: farm accounts camouflage, but a borrowed template is a small part of a user's)
     "expand": True,
     "expand_reach": 0.05,
     "expand_share": 0.8,
     "expand_min_share": 0.33,
+    "expand_pool_members": 0.25,  # a proxy service a quarter of a ring's members use is the ring's pool
     "expand_rounds": 50,
     "expand_max_users": 100,  # entities with more users are never followed (a farm's own are scarce)
     "expand_merge_bridges": 3,  # found rings this many accounts would join only together are one farm
