@@ -10,7 +10,7 @@ loaded into the emptied database and detected in full; the second is loaded onli
 the default `detect` runs (incremental: the plan line says so) and, on the same final graph,
 `detect --full`. Recorded per run: seconds (as `detect` measures itself, lock to commit, and
 its steps), the region, the flagged accounts; then whether the flagged sets are equal, and
-whether the rings outside the region kept their id, score, size and last run.
+whether the rings outside the region kept their id, score, size, status and last run.
 
 Both detections run on a warm server (the first full run read the store once already).
 Uses the configured local server (RINGWATCH_STATE, RINGWATCH_BOLT_PORT); it empties it.
@@ -40,11 +40,16 @@ from ingest.bulk import bulk_ingest  # noqa: E402
 from ingest.generate.split import pick_later, split_delivery  # noqa: E402
 from ingest.load import ingest  # noqa: E402
 
-RINGS = "MATCH (r:Ring) RETURN r.id AS id, r.score AS score, r.size AS size, r.last_run AS last_run"
+RINGS = """
+MATCH (r:Ring)
+RETURN r.id AS id, r.score AS score, r.size AS size, r.status AS status, r.last_run AS last_run,
+       r.retired_run AS retired_run
+"""
 
 
 def rings(driver) -> dict[str, tuple]:
-    return {r["id"]: (r["score"], r["size"], r["last_run"]) for r in read(driver, RINGS)}
+    """Each ring's (score, size, status, last run, run that retired it)."""
+    return {r["id"]: (r["score"], r["size"], r["status"], r["last_run"], r["retired_run"]) for r in read(driver, RINGS)}
 
 
 def categories(world: Path, accounts: set[str]) -> dict[str, int]:
@@ -60,6 +65,7 @@ def timed_detect(driver, full: bool) -> tuple[dict, object]:
     wall = time.monotonic() - began
     flagged = flagged_set(driver, DEFAULT_THRESHOLD)
     row = {
+        "run": result.run_id,
         "kind": result.plan.get("kind"),
         "seconds": round(wall, 2),
         "steps": {k: round(v, 2) for k, v in result.timings.items()},
@@ -108,7 +114,9 @@ def main() -> None:
     finally:
         driver.close()
 
-    untouched = {rid: v for rid, v in before.items() if after.get(rid, (None, None, None))[2] == v[2]}
+    # outside the region: neither written (last run) nor retired by the incremental run
+    run = incremental["run"]
+    untouched = {rid: v for rid, v in before.items() if run not in after[rid][3:]}
     kept_outside = all(after[rid] == v for rid, v in untouched.items())
     result = {
         "world": args.world.name,
