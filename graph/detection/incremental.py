@@ -51,8 +51,8 @@ than a full run). `ringwatch detect --full` forces one.
 Cost: a few indexed reads for the mark and T, the region's growth (linear in the links of
 the accounts reached; the rings a popular touched entity may change are found from the side
 of the rings near the threshold), then detection on the region's evidence only. At 100,000
-accounts after a random 1% delivery: a region of 22.6%, 9.4 s against 15.7 s for a full
-run, 2.5 s of it growing the region (bench/incremental.py).
+accounts after a random 1% delivery: a region of 23.8%, 10.5 s against 16.5 s for a full
+run, 2.7 s of it growing the region (bench/incremental.py).
 """
 
 from __future__ import annotations
