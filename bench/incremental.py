@@ -7,8 +7,8 @@ A generated world (`ringwatch generate DIR --accounts N --seed S`) is cut in two
 (ingest.generate.split): about `share` of its accounts, some members of three farms and
 benign accounts at random, make the second delivery, the rest the first. The first is bulk
 loaded into the emptied database and detected in full; the second is loaded online; then
-the default `detect` runs (incremental: the plan line says so) and, on the same final graph,
-`detect --full`. Recorded per run: seconds (as `detect` measures itself, lock to commit, and
+`detect --incremental` runs (the plan line says whether it was) and, on the same final graph,
+a full `detect`. Recorded per run: seconds (as `detect` measures itself, lock to commit, and
 its steps), the region, the flagged accounts; then whether the flagged sets are equal, and
 whether the rings outside the region kept their id, score, size, status and last run.
 
@@ -59,9 +59,9 @@ def categories(world: Path, accounts: set[str]) -> dict[str, int]:
     return {f"{c} {r}".strip(): int(n) for (c, r), n in picked.groupby(["category", "ring_id"]).size().items()}
 
 
-def timed_detect(driver, full: bool) -> tuple[dict, object]:
+def timed_detect(driver, incremental: bool) -> tuple[dict, object]:
     began = time.monotonic()
-    result = detect(driver, threshold=DEFAULT_THRESHOLD, full=full, log=lambda line: print("  " + line))
+    result = detect(driver, threshold=DEFAULT_THRESHOLD, incremental=incremental, log=lambda line: print("  " + line))
     wall = time.monotonic() - began
     flagged = flagged_set(driver, DEFAULT_THRESHOLD)
     row = {
@@ -101,16 +101,16 @@ def main() -> None:
     driver = open_driver()  # the bulk load restarted the server
     try:
         print("full detection of the first delivery")
-        before_row, _ = timed_detect(driver, full=True)
+        before_row, _ = timed_detect(driver, incremental=False)
         before = rings(driver)
         began = time.monotonic()
         ingest(driver, second, args.workdir / "second-report.json")
         loaded = time.monotonic() - began
         print(f"second delivery loaded online in {loaded:.1f} s; incremental detection")
-        incremental, flagged_incremental = timed_detect(driver, full=False)
+        incremental, flagged_incremental = timed_detect(driver, incremental=True)
         after = rings(driver)
         print("full detection of the same graph")
-        full, flagged_full = timed_detect(driver, full=True)
+        full, flagged_full = timed_detect(driver, incremental=False)
     finally:
         driver.close()
 

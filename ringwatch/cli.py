@@ -269,14 +269,17 @@ def detect_cmd(
     wait: float = typer.Option(
         0, "--wait", min=0, metavar="SECONDS", help="If another detection run is in progress, wait this long for it."
     ),
-    full: bool = typer.Option(
-        False, "--full", help="Detect over the whole graph, not only what the deliveries since the last run touched."
+    incremental: bool = typer.Option(
+        False,
+        "--incremental/--full",
+        help="Detect again only the region the deliveries since the last run touched (default: the whole graph).",
     ),
 ) -> None:
     """Find rings: community detection over shared entities, scored and explained, persisted.
 
-    After a small delivery only the region it touched is detected again (incremental; the
-    first line says which kind of run and why); --full forces a run over the whole graph.
+    With --incremental, after a small delivery only the region it touched is detected again,
+    when that can be trusted (the first line says which kind of run and why); its flagged
+    set can differ from a full run's by a few accounts at a ring's edge (see the README).
     One run at a time: a second run exits with a message (or waits, with --wait).
 
     Example: ringwatch detect --top 20
@@ -298,7 +301,7 @@ def detect_cmd(
                 threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                 log=lambda line: err.print(line, highlight=False),
                 wait_s=wait,
-                full=full,
+                incremental=incremental,
             )
     except LockBusy as e:
         fail(f"{e}: wait for it, or run again with --wait SECONDS")

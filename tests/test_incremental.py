@@ -59,11 +59,11 @@ def runs(neo4j_server, tmp_path_factory):
         before = rings(driver)
         ingest(driver, tmp / "second", tmp / "second.json")
         lines: list[str] = []
-        incremental = detect(driver, log=lines.append)
+        incremental = detect(driver, incremental=True, log=lines.append)
         after = rings(driver)
         incremental_run = read(driver, LAST_RUN)[0]
         flagged_incremental = flagged_set(driver, DEFAULT_THRESHOLD)
-        full = detect(driver, full=True, log=quiet)
+        full = detect(driver, log=quiet)
         flagged_full = flagged_set(driver, DEFAULT_THRESHOLD)
     finally:
         driver.close()
@@ -130,23 +130,26 @@ def test_nothing_delivered_changes_nothing_and_other_parameters_or_hand_edits_fo
         detect(driver, log=quiet)  # whatever ran last, a run with the defaults now
         before = rings(driver)
         lines: list[str] = []
-        again = detect(driver, log=lines.append)
+        again = detect(driver, incremental=True, log=lines.append)
         assert again.plan["kind"] == "incremental" and again.plan["region"] == 0
         assert rings(driver) == before
         lines.clear()
-        other = detect(driver, params={"resolution": 1.1}, write=True, log=lines.append)
+        other = detect(driver, params={"resolution": 1.1}, incremental=True, log=lines.append)
         assert other.plan["kind"] == "full"
         assert "full run: the previous run used other parameters or weights" in lines
         detect(driver, log=quiet)  # the default parameters again (full), then a link deleted by hand
         write(driver, "MATCH ()-[e:USED_TEMPLATE]->() WITH e LIMIT 1 DELETE e")
         lines.clear()
-        assert detect(driver, log=lines.append).plan["kind"] == "full"
+        assert detect(driver, incremental=True, log=lines.append).plan["kind"] == "full"
         assert "full run: the graph changed other than by ingest since the previous run" in lines
     finally:
         driver.close()
-    forced = run_cli("detect", "--full", "--top", "1")
-    assert forced.returncode == 0, forced.stderr
-    assert "full run (--full)" in forced.stderr
+    full = run_cli("detect", "--full", "--top", "1")
+    assert full.returncode == 0, full.stderr
+    assert "full run\n" in full.stderr
+    asked = run_cli("detect", "--incremental", "--top", "1")  # nothing delivered since
+    assert asked.returncode == 0, asked.stderr
+    assert "incremental: nothing delivered since run" in asked.stderr
 
 
 def test_a_regions_links_carry_their_degree_in_the_whole_graph(runs):
@@ -177,12 +180,12 @@ def test_networkx_runs_incrementally_and_numbers_its_communities_apart(runs, tmp
     used, so they never merge with a community outside as seeds of a later run."""
     driver = open_driver()
     try:
-        assert detect(driver, backend="networkx", log=quiet).plan["kind"] == "full"  # the backend changed
+        assert detect(driver, backend="networkx", incremental=True, log=quiet).plan["kind"] == "full"  # new backend
         first = read(driver, LAST_RUN)[0]
         farm = [f"late_farm_{i:02d}" for i in range(8)]
         ingest(driver, write_delivery(farm_delivery(farm, day=20, benign=12), tmp_path / "d3"), tmp_path / "d3.json")
         lines: list[str] = []
-        result = detect(driver, backend="networkx", log=lines.append)
+        result = detect(driver, backend="networkx", incremental=True, log=lines.append)
         assert result.plan["kind"] == "incremental", lines
         assert result.plan["touched"] == 20
         stored = read(
@@ -195,7 +198,7 @@ def test_networkx_runs_incrementally_and_numbers_its_communities_apart(runs, tmp
         assert next_free > max(r["c"] for r in stored)
         assert set(farm) <= flagged_set(driver, DEFAULT_THRESHOLD)
         flagged = flagged_set(driver, DEFAULT_THRESHOLD)
-        detect(driver, backend="networkx", full=True, log=quiet)
+        detect(driver, backend="networkx", log=quiet)
         assert flagged_set(driver, DEFAULT_THRESHOLD) == flagged
     finally:
         driver.close()

@@ -8,8 +8,10 @@ Steps and where they live:
   graph.detection.expand       found rings take in accounts tied to them only by their ring-only entities
   graph.detection.rings        persist, matching previous rings so ids and decisions survive
 
-After a small delivery a run is incremental unless asked (`full`) or not to be trusted
-(graph.detection.incremental): the same steps over the region the delivery touched.
+Asked for (`incremental`), a run after a small delivery covers only the region it touched,
+with the same steps, when that can be trusted (graph.detection.incremental). It is not the
+default: its flagged set is a full run's only as far as the region holds everything that
+decides its rings (measured at 100,000 accounts: 2 accounts apart of 7,000).
 """
 
 from __future__ import annotations
@@ -77,26 +79,26 @@ def detect(
     write: bool = True,
     log=print,
     wait_s: float = 0.0,
-    full: bool = False,
+    incremental: bool = False,
 ) -> DetectionResult:
-    """Run detection and (by default) persist the rings: over the region the deliveries since
-    the previous run touched when that can be trusted, else (and with `full`, or without
-    `write`) over the whole graph; the first line logged says which and why.
+    """Run detection and (by default) persist the rings: over the whole graph, or with
+    `incremental` (and `write`) over the region the deliveries since the previous run
+    touched, when that can be trusted; the first line logged says which and why.
 
     A persisting run holds the database lock `detect` from reading the evidence to writing
     the rings, so two runs never both mint ids for the same rings; a second run waits up
     to `wait_s` seconds, then raises graph.db.locks.LockBusy naming the run in progress.
     """
     if not write:
-        return _detect(driver, backend, threshold, params, write, log, full=True)
+        return _detect(driver, backend, threshold, params, write, log)
     run_id = f"run-{uuid.uuid4().hex[:10]}"
     ensure_schema(driver)
     with locks.hold(driver, "detect", f"{run_id} on {socket.gethostname()} pid {os.getpid()}", wait_s=wait_s):
-        return _detect(driver, backend, threshold, params, write, log, run_id, full)
+        return _detect(driver, backend, threshold, params, write, log, run_id, incremental)
 
 
 def _detect(
-    driver, backend, threshold, params, write, log, run_id: str | None = None, full: bool = False
+    driver, backend, threshold, params, write, log, run_id: str | None = None, incremental: bool = False
 ) -> DetectionResult:
     p = {**DEFAULT_PARAMS, **(params or {})}
     timings: dict[str, float] = {}
@@ -104,7 +106,7 @@ def _detect(
     ensure_schema(driver)
     p, weights_line = detection_params(driver, p)
     log(weights_line)
-    plan = plan_run(driver, p, threshold, resolve_backend(driver, backend), full)
+    plan = plan_run(driver, p, threshold, resolve_backend(driver, backend), incremental)
     log(plan.line)
     timings["plan"] = time.monotonic() - t0
     ev = read_region_evidence(driver, plan.region) if plan.incremental else read_evidence(driver)

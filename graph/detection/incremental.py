@@ -327,12 +327,13 @@ def _region(driver: neo4j.Driver, touched: set[str], params: dict, threshold: fl
     return region, {r["ring"] for r in pulled + more}
 
 
-def plan_run(driver: neo4j.Driver, params: dict, threshold: float, backend: str, full: bool) -> Plan:
-    """Full or incremental, and the region of an incremental run (see the module docstring)."""
+def plan_run(driver: neo4j.Driver, params: dict, threshold: float, backend: str, incremental: bool) -> Plan:
+    """Full or incremental (when asked for and trusted), and the region of an incremental
+    run (see the module docstring)."""
     mark, partner, counts = _mark(driver), _partner(driver), graph_counts(driver)
     last = read(driver, LAST_RUN)
-    if full:
-        return Plan(mark, partner, counts, "full run (--full)")
+    if not incremental:
+        return Plan(mark, partner, counts, "full run")
     if backend == "gds-session":
         return Plan(mark, partner, counts, "full run: a GDS session projects the whole graph")
     if not last:
