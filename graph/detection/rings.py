@@ -38,25 +38,19 @@ from graph.vocabulary import DECIDED_STATUSES
 MATCH_OVERLAP = 0.5
 REVIEW_JACCARD = 0.8  # a decided ring whose members changed more than this needs review
 
-# Current members of every ring, and which of them a decision covers.
-PREVIOUS = """
-MATCH (r:Ring)
+# A ring's current members, and which of them a decision covers: of every ring (PREVIOUS),
+# or of the rings $ids only (PREVIOUS_IN, an incremental run's scope).
+RING_STATE = """
 RETURN r.id AS id, r.status AS status,
        COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE coalesce(m.active, true) RETURN a.id } AS members,
        COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE m.status IS NOT NULL RETURN a.id } AS decided
 """
+PREVIOUS = "MATCH (r:Ring)" + RING_STATE
+PREVIOUS_IN = "UNWIND $ids AS id\nMATCH (r:Ring {id: id})" + RING_STATE
 NEXT_IDS = """
 MERGE (c:Counter {name: 'ring'})
 SET c.value = coalesce(c.value, 0) + $k
 RETURN c.value AS last
-"""
-# The same for the rings $ids only (an incremental run's scope).
-PREVIOUS_IN = """
-UNWIND $ids AS id
-MATCH (r:Ring {id: id})
-RETURN r.id AS id, r.status AS status,
-       COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE coalesce(m.active, true) RETURN a.id } AS members,
-       COLLECT { MATCH (a:Account)-[m:MEMBER_OF]->(r) WHERE m.status IS NOT NULL RETURN a.id } AS decided
 """
 # `kind` full or incremental; `delivery`, the delivery number it saw; an incremental run's
 # region, touched accounts and rings replaced; `communities`, the lowest unused community id.
