@@ -61,6 +61,14 @@ METHODS = ("before", "after", "calibrated")
 STYLES = ("farm_small_prepaid", "farm_resproxy_pool", "farm_virtual_cards", "farm_hydra", "farm_company")
 
 
+def _current(ev):
+    """Evidence unpickled from an older cache, in today's shape (unpickling skips
+    Evidence.__post_init__: links saved before they carried a degree get one)."""
+    from graph.detection.evidence import Evidence
+
+    return Evidence(ev.accounts, ev.payments, ev.ips, ev.templates, ev.population)
+
+
 class World:
     """A generated world, loaded once: its truth, evidence, communities and a real detect run."""
 
@@ -74,7 +82,8 @@ class World:
         self.truth = read_truth(self.folder / "truth")
         cache = self.folder / "evidence.pkl"
         if args.reuse and cache.exists():
-            self.ev, self.community, self.detected, self.timings = pickle.loads(cache.read_bytes())
+            ev, self.community, self.detected, self.timings = pickle.loads(cache.read_bytes())
+            self.ev = _current(ev)
             return
         self._load_and_detect(driver)
         cache.write_bytes(pickle.dumps((self.ev, self.community, self.detected, self.timings)))

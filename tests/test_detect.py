@@ -17,6 +17,8 @@ from graph.review.decisions import decide
 from graph.vocabulary import FEATURES
 from ingest.load import ingest
 
+KEYS = {"payments": "fingerprint", "ips": "address", "templates": "hash"}  # each entity's key property
+
 
 @pytest.fixture(scope="module")
 def truth(world) -> pd.DataFrame:
@@ -49,8 +51,23 @@ def test_evidence_read_in_batches_is_the_evidence_read_row_by_row(world, driver,
         got = getattr(batched, name)
         assert len(got) > 997, name  # more than one batch's worth
         keys = [c for c in ("account", "entity") if c in columns]
+        got = got[list(columns)]  # (the links' degree: the next test)
         expected = plain.sort_values(keys, ignore_index=True).astype(got.dtypes.to_dict())
         pd.testing.assert_frame_equal(got.sort_values(keys, ignore_index=True), expected)
+
+
+def test_every_link_read_carries_its_entitys_users_in_the_graph(world, driver):
+    from graph.detection.evidence import read_evidence
+
+    ev = read_evidence(driver)
+    for name, rel in (("payments", "PAID_WITH"), ("ips", "USED_IP"), ("templates", "USED_TEMPLATE")):
+        rows = read(
+            driver, f"MATCH (a:Account)-[:{rel}]->(e) RETURN e.{KEYS[name]} AS entity, count(DISTINCT a) AS users"
+        )
+        users = pd.Series({r["entity"]: r["users"] for r in rows})
+        frame = getattr(ev, name)
+        assert len(frame) and frame["degree"].dtype == "int64", name
+        assert (frame["degree"].to_numpy() == frame["entity"].map(users).to_numpy()).all(), name
 
 
 def test_a_tight_farm_is_found_whole(world, truth, driver):

@@ -10,12 +10,13 @@ which was most of the read's time (the templates of a 100,000-account world: 9.3
 record per link, 2.3 s as lists of rows). A batch becomes a frame at once, so the
 driver's rows never pile up, and equal strings become one object (see `_intern`).
 
-A region (incremental detection, graph.detection.incremental) is read the same way for a
-given list of accounts (`read_region_evidence`). What a full read computes over all
-accounts it cannot compute from the region's rows, so each link carries its entity's
-`degree` (how many accounts use it in the whole graph, read from the store in O(1)) and
-the evidence its `population` (all accounts): `entity_degrees`, the weights and scoring
-then see the numbers a full read gives.
+Every link carries its entity's `degree`: how many accounts use the entity in the whole
+graph. A full read counts it once over its rows (the weights, refine, fragments, scoring
+and expansion all need it, and each used to count it again). A region (incremental
+detection, graph.detection.incremental) is read the same way for a given list of accounts
+(`read_region_evidence`); its rows cannot give the whole graph's counts, so the store
+gives each link's degree (in O(1)) and the evidence its `population` (all accounts): the
+weights and scoring then see the numbers a full read gives.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ DEGREE = {
     "templates": "COUNT { (t)<-[:USED_TEMPLATE]-() }",
 }
 POPULATION = "MATCH (a:Account) RETURN count(a) AS n"
+LINK_TABLES = ("payments", "ips", "templates")
 BATCH = 20_000  # accounts per record: about 130,000 template links, a few MB on the wire
 
 
@@ -92,8 +94,15 @@ class Evidence:
     payments: pd.DataFrame  # account, entity, method_type, bin, partner_flagged
     ips: pd.DataFrame  # account, entity, requests, ip_type, proxy, partner_flagged
     templates: pd.DataFrame  # account, entity, requests, capability, partner_flagged
-    # a region's evidence: all accounts of the graph (its links then carry a global `degree`)
+    # a region's evidence: all accounts of the graph (its links' `degree` is the store's)
     population: int | None = None
+
+    def __post_init__(self) -> None:
+        # links read or built without their entity's degree get it counted over their rows
+        for name in LINK_TABLES:
+            frame = getattr(self, name)
+            if "degree" not in frame.columns:
+                setattr(self, name, frame.assign(degree=_row_degrees(frame)))
 
     @property
     def n_accounts(self) -> int:
@@ -145,13 +154,14 @@ def _intern(column: pd.Series, strings: dict[str, str]) -> pd.Series:
 def read_evidence(driver: neo4j.Driver) -> Evidence:
     """Every account and its links. Cost: linear in links (see the module docstring)."""
     strings: dict[str, str] = {}
-    ev = Evidence(
-        accounts=_frame(driver, ACCOUNTS, strings),
-        payments=_frame(driver, PAYMENTS, strings),
-        ips=_frame(driver, IPS, strings),
-        templates=_frame(driver, TEMPLATES, strings),
-    )
-    return _typed(ev)
+    accounts = _frame(driver, ACCOUNTS, strings)
+    links = {
+        name: _frame(driver, table, strings)
+        for name, table in zip(LINK_TABLES, (PAYMENTS, IPS, TEMPLATES), strict=True)
+    }
+    for frame in links.values():
+        frame["degree"] = _row_degrees(frame)  # in place: the frames are this read's own
+    return _typed(Evidence(accounts=accounts, **links))
 
 
 def read_region_evidence(driver: neo4j.Driver, ids: list[str]) -> Evidence:
@@ -174,27 +184,33 @@ def _typed(ev: Evidence) -> Evidence:
         if len(f):
             f["requests"] = f["requests"].astype("int64")
     for f in (ev.payments, ev.ips, ev.templates):
-        if "degree" in f.columns:
-            f["degree"] = f["degree"].astype("int64")
+        f["degree"] = f["degree"].astype("int64")
     if len(ev.accounts):
         ev.accounts["created"] = ev.accounts["created"].astype("float64")
     return ev
 
 
 def entity_degrees(frame: pd.DataFrame) -> pd.Series:
-    """How many distinct accounts use each entity (indexed by entity, in order of first use):
-    in the whole graph when the frame carries it (`degree`, a region's links), else counted
-    over the frame's rows."""
-    if "degree" in frame.columns:
-        first = frame.drop_duplicates("entity")
-        return pd.Series(
-            first["degree"].to_numpy(np.int64), index=pd.Index(first["entity"], name="entity"), name="account"
-        )
+    """How many accounts use each entity in the whole graph (the links' `degree`), indexed
+    by entity in order of first use."""
+    first = frame.drop_duplicates("entity")
+    return pd.Series(first["degree"].to_numpy(np.int64), index=pd.Index(first["entity"], name="entity"), name="account")
+
+
+def users_per_entity(frame: pd.DataFrame) -> pd.Series:
+    """How many distinct accounts of the frame's rows use each entity (indexed by entity,
+    in order of first use): the users among some of the links, where `entity_degrees`
+    gives the users in the whole graph."""
     entity, names = pd.factorize(frame["entity"])
     per_row = distinct_accounts(entity, pd.factorize(frame["account"])[0])
     degree = np.zeros(len(names), dtype=np.int64)
     degree[entity[entity >= 0]] = per_row[entity >= 0]
     return pd.Series(degree, index=pd.Index(names, name="entity"), name="account")
+
+
+def _row_degrees(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, how many distinct accounts of the frame use the row's entity."""
+    return distinct_accounts(pd.factorize(frame["entity"])[0], pd.factorize(frame["account"])[0])
 
 
 def distinct_accounts(group: np.ndarray, account: np.ndarray) -> np.ndarray:

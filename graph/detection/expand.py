@@ -131,16 +131,13 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
                 "requests": frame["requests"].to_numpy() if "requests" in frame.columns else 0,
                 # an address's proxy service (the farm's pool), -1 for none and for other kinds
                 "pool": pools.get_indexer(frame["proxy"]).astype("int32") if kind == "ip" else np.int32(-1),
+                "degree": frame["degree"].to_numpy(),
             }
         )
         offset += len(distinct)
-        aggregate = {"requests": ("requests", "sum"), "pool": ("pool", "first")}
-        if "degree" in frame.columns:  # a region's links: their entity's users in the whole graph
-            part["degree"] = frame["degree"].to_numpy()
-            aggregate["degree"] = ("degree", "first")
-        part = part.groupby(["account", "entity"], as_index=False, sort=False).agg(**aggregate)
-        if "degree" not in frame.columns:
-            part["degree"] = part.groupby("entity")["account"].transform("size")
+        part = part.groupby(["account", "entity"], as_index=False, sort=False).agg(
+            requests=("requests", "sum"), pool=("pool", "first"), degree=("degree", "first")
+        )
         cap = min(params[CAP_KEYS[kind]], params["expand_max_users"])
         part = part[(part["degree"] >= 2) & (part["degree"] <= cap)]
         parts.append(part.assign(kind=np.int8(KIND[kind])))

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence, entity_degrees
+from graph.detection.evidence import Evidence, entity_degrees, users_per_entity
 
 __all__ = ["Merged", "merge_fragments"]
 
@@ -73,7 +73,7 @@ class Merged:
 
 def _scarce_links(ev: Evidence, p: dict) -> pd.DataFrame:
     """(account, template) links to scarce templates that pass rules 1-3 of the module docstring."""
-    t = ev.templates[["account", "entity", "requests", *(["degree"] if "degree" in ev.templates.columns else [])]]
+    t = ev.templates[["account", "entity", "requests", "degree"]]
     degree = entity_degrees(t)
     most = max(2, min(p["merge_max_users"], round(p["merge_max_share"] * ev.n_accounts)))
     scarce = t["entity"].map(degree).between(2, most).to_numpy()
@@ -84,7 +84,7 @@ def _scarce_links(ev: Evidence, p: dict) -> pd.DataFrame:
     links = t.loc[
         scarce & t["account"].isin(kept).to_numpy() & (link_share >= p["merge_min_link"]), ["account", "entity"]
     ]
-    inside = entity_degrees(links) / degree.reindex(links["entity"].unique())
+    inside = users_per_entity(links) / degree.reindex(links["entity"].unique())
     return links[links["entity"].map(inside) >= p["merge_share"]]
 
 

@@ -120,23 +120,16 @@ DEFAULT_PARAMS: dict = {
 
 def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFrame:
     """Rows of `frame` (account, entity, ...) whose account is in `community`, with its
-    `community`, the entity's users in that community (`inside`) and in all (`degree`: the
-    frame's own when it carries one, a region's links, else counted over its rows), and
+    `community`, the entity's users in that community (`inside`) and in all (`degree`), and
     whether the entity is `bound` to the community."""
     ring = frame["account"].map(community)
     mask = ring.notna().to_numpy()
-    entity = pd.factorize(frame["entity"])[0].astype(np.int64)
-    account = pd.factorize(frame["account"])[0]
-    if "degree" in frame.columns:
-        degree = frame["degree"].to_numpy(np.int64)
-    else:
-        degree = distinct_accounts(entity, account)
     f = frame[mask].copy()
     f["community"] = ring[mask].astype("int64").to_numpy()
+    entity = pd.factorize(f["entity"])[0].astype(np.int64)
     ring_code = pd.factorize(f["community"])[0]
-    per_ring = entity[mask] * (int(ring_code.max()) + 1 if len(f) else 1) + ring_code  # (entity, community)
-    f["inside"] = distinct_accounts(per_ring, account[mask])
-    f["degree"] = degree[mask]
+    per_ring = entity * (int(ring_code.max()) + 1 if len(f) else 1) + ring_code  # (entity, community)
+    f["inside"] = distinct_accounts(per_ring, pd.factorize(f["account"])[0])
     f["bound"] = (f["inside"] >= 2) & (f["inside"] >= share * f["degree"])
     return f
 
@@ -151,9 +144,13 @@ def bound_links(ev: Evidence, community: pd.Series, share: float) -> pd.DataFram
         if frame.empty:
             continue
         code, distinct = pd.factorize(frame["entity"])
-        links = pd.DataFrame({"account": frame["account"].to_numpy(), "entity": code.astype(np.int64) + offset})
-        if "degree" in frame.columns:  # a region's links: their degree in the whole graph
-            links["degree"] = frame["degree"].to_numpy()
+        links = pd.DataFrame(
+            {
+                "account": frame["account"].to_numpy(),
+                "entity": code.astype(np.int64) + offset,
+                "degree": frame["degree"].to_numpy(),
+            }
+        )
         offset += len(distinct)
         b = _bound(links, community, share)
         parts.append(b.loc[b["bound"], ["account", "entity", "community"]])

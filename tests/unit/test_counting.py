@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.detection.evidence import distinct_accounts, entity_degrees
+from graph.detection.evidence import Evidence, distinct_accounts, entity_degrees, users_per_entity
 from graph.detection.scoring import _ranked, _shares
 
 
@@ -19,15 +19,29 @@ def test_distinct_accounts_is_a_group_by_nunique(seed):
     np.testing.assert_array_equal(distinct_accounts(group, account), expected)
 
 
-def test_entity_degrees_counts_each_account_once():
+def test_users_per_entity_counts_each_account_once():
     links = pd.DataFrame({"account": ["a", "b", "a", "c", "a"], "entity": ["x", "x", "x", "y", "z"]})
-    degrees = entity_degrees(links)
-    assert degrees.to_dict() == {"x": 2, "y": 1, "z": 1}
-    assert degrees.equals(degrees.astype("int64")) and degrees.index.name == "entity"
+    users = users_per_entity(links)
+    assert users.to_dict() == {"x": 2, "y": 1, "z": 1}
+    assert users.equals(users.astype("int64")) and users.index.name == "entity"
 
 
-def test_an_empty_frame_has_no_degrees():
-    assert entity_degrees(pd.DataFrame({"account": [], "entity": []})).empty
+def test_an_empty_frame_has_no_users():
+    assert users_per_entity(pd.DataFrame({"account": [], "entity": []})).empty
+
+
+def test_evidence_gives_links_without_a_degree_one_counted_over_their_rows():
+    links = pd.DataFrame({"account": ["a", "b", "a", "c", "a"], "entity": ["x", "x", "x", "y", "z"]})
+    ev = Evidence(
+        accounts=pd.DataFrame({"account": ["a", "b", "c"]}),
+        payments=pd.DataFrame({"account": [], "entity": []}),
+        ips=links,
+        templates=links.assign(degree=[7, 7, 7, 1, 3]),  # a region's: the store's counts, kept
+    )
+    assert ev.ips["degree"].tolist() == [2, 2, 2, 1, 1]
+    assert "degree" not in links.columns  # the caller's frame is not changed
+    assert entity_degrees(ev.templates).to_dict() == {"x": 7, "y": 1, "z": 3}
+    assert ev.payments["degree"].empty
 
 
 def test_ranked_puts_the_largest_first_then_the_key():
