@@ -36,30 +36,36 @@ from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
 from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
 from graph.detection.evidence import Evidence, link_edges
 
-# Entity first, with a label-less degree (read from the store in O(1)), then its accounts:
-# a per-link degree through (:Account) would expand every popular template again and again.
-# The link body, written once: the local and the remote projection differ only in their tails.
-LINKS = """
-CALL {
-  MATCH (e:PaymentMethod)
-  WITH e, COUNT { (e)<-[:PAID_WITH]-() } AS deg
-  WHERE 2 <= deg <= $max_payment_degree
-  MATCH (a:Account)-[:PAID_WITH]->(e)
-  RETURN a, e, $w_payment * log(toFloat($n) / deg) AS w
-  UNION ALL
-  MATCH (e:IP)
-  WITH e, COUNT { (e)<-[:USED_IP]-() } AS deg
-  WHERE 2 <= deg <= $max_ip_degree
-  MATCH (a:Account)-[:USED_IP]->(e)
-  RETURN a, e, $w_ip * log(toFloat($n) / deg) AS w
-  UNION ALL
-  MATCH (e:PromptTemplate)
-  WITH e, COUNT { (e)<-[:USED_TEMPLATE]-() } AS deg
-  WHERE 2 <= deg <= $max_template_degree
-  MATCH (a:Account)-[:USED_TEMPLATE]->(e)
-  RETURN a, e, $w_template * log(toFloat($n) / deg) AS w
-}
-"""
+# Per kind of entity: its label, the account's relationship to it, and the parameters of
+# its degree cap and weight. Every projection's link body is built from this one table.
+LINK_KINDS = (
+    ("PaymentMethod", "PAID_WITH", "max_payment_degree", "w_payment"),
+    ("IP", "USED_IP", "max_ip_degree", "w_ip"),
+    ("PromptTemplate", "USED_TEMPLATE", "max_template_degree", "w_template"),
+)
+
+
+def _link_branches(account_first: bool) -> str:
+    """The three link branches of a projection, joined by UNION ALL: each entity with a
+    label-less degree (read from the store in O(1)) within its cap, weighted by rarity.
+
+    Entity first (the whole graph): each shared entity, then its accounts; a per-link degree
+    through (:Account) would expand every popular template again and again. Account first
+    (a region): the entities of one account `a` bound by the caller."""
+    branches = []
+    for label, rel, cap, weight in LINK_KINDS:
+        degree = f"WITH e, COUNT {{ (e)<-[:{rel}]-() }} AS deg\n  WHERE 2 <= deg <= ${cap}"
+        w = f"${weight} * log(toFloat($n) / deg) AS w"
+        if account_first:
+            branches.append(f"MATCH (a)-[:{rel}]->(e:{label})\n  {degree}\n  RETURN e, {w}")
+        else:
+            branches.append(f"MATCH (e:{label})\n  {degree}\n  MATCH (a:Account)-[:{rel}]->(e)\n  RETURN a, e, {w}")
+    return "\n  UNION ALL\n  ".join(branches)
+
+
+# The link body of the whole graph, written once: the local and the remote projection differ
+# only in their tails.
+LINKS = "\nCALL {\n  " + _link_branches(account_first=False) + "\n}\n"
 LINK_PARAMS = ("n", "max_payment_degree", "max_ip_degree", "max_template_degree", "w_payment", "w_ip", "w_template")
 
 # In the database's own GDS (the plugin): a Cypher-aggregation projection, undirected.
@@ -88,24 +94,14 @@ REMOTE_PROJECTION = (
 # they link to, with the weights of the whole graph ($n all accounts, the degree from the
 # store); each account seeded with the community an earlier run found (`seed`; a new account
 # and the entities have none, and Leiden starts them alone: seeds must not be negative).
-PROJECTION_REGION = """
+PROJECTION_REGION = (
+    """
 UNWIND $ids AS id
 MATCH (a:Account {id: id})
 CALL (a) {
-  MATCH (a)-[:PAID_WITH]->(e:PaymentMethod)
-  WITH e, COUNT { (e)<-[:PAID_WITH]-() } AS deg
-  WHERE 2 <= deg <= $max_payment_degree
-  RETURN e, $w_payment * log(toFloat($n) / deg) AS w
-  UNION ALL
-  MATCH (a)-[:USED_IP]->(e:IP)
-  WITH e, COUNT { (e)<-[:USED_IP]-() } AS deg
-  WHERE 2 <= deg <= $max_ip_degree
-  RETURN e, $w_ip * log(toFloat($n) / deg) AS w
-  UNION ALL
-  MATCH (a)-[:USED_TEMPLATE]->(e:PromptTemplate)
-  WITH e, COUNT { (e)<-[:USED_TEMPLATE]-() } AS deg
-  WHERE 2 <= deg <= $max_template_degree
-  RETURN e, $w_template * log(toFloat($n) / deg) AS w
+  """
+    + _link_branches(account_first=True)
+    + """
 }
 WITH gds.graph.project($graph, a, e,
        {sourceNodeProperties: CASE WHEN a.community IS NULL THEN {} ELSE {seed: a.community} END,
@@ -114,6 +110,7 @@ WITH gds.graph.project($graph, a, e,
        {undirectedRelationshipTypes: ['*']}) AS g
 RETURN g.graphName AS graph, g.nodeCount AS nodes, g.relationshipCount AS relationships
 """
+)
 
 # One record of two lists: a record per account would be most of the time (as in evidence.BATCHED).
 COMMUNITIES = """
