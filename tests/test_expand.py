@@ -34,6 +34,8 @@ from ingest.load import ingest
 N_CORE, N_THIN, N_NORMAL, N_VPN = 30, 20, 400, 30
 N_COMPANY, N_TEAM, N_VPN_ON_POOL = 40, 25, 10
 N_SPREAD = 12  # hydra members on one farm template and an exit of their own from the pool's service
+N_SCATTER = 3  # per template few core members use: scripted hydra members on it and an exit no one else uses
+SCATTER_TEMPLATES = 3
 DAY0 = pd.Timestamp("2026-02-01T09:00:00Z")
 
 
@@ -88,6 +90,7 @@ class Delivery:
 POOL = [f"198.51.100.{i}" for i in range(1, 16)]  # the hydra's residential-proxy exits
 VPN = [f"203.0.113.{i}" for i in range(1, 4)]
 SPREAD_EXITS = [f"198.51.100.{100 + i}" for i in range(N_SPREAD)]  # more of LumaProxy's exits, no core member on them
+SCATTER_EXITS = "198.51.100.{}"  # 150 and up: LumaProxy's exits each one scattered account uses, nobody else
 
 
 def hydra(d: Delivery, rng: np.random.Generator) -> None:
@@ -133,6 +136,32 @@ def spread(d: Delivery, rng: np.random.Generator) -> None:
         d.template(customer, f"public-{i + 1}", 30, "chat")
         d.template(customer, f"customer-own-{i}", 20, "writing")
         d.ip(customer, ip)
+
+
+def scatter(d: Delivery, rng: np.random.Generator) -> None:
+    """Hydra members scattered thinnest: each on one of the farm's templates that a single core
+    member uses, a quarter of its traffic (the rest on public templates, no prompt of its own),
+    and an exit of the pool's service that nobody else uses. Beside them, on the same template
+    and share with an exit of its own of the service too, a proxy user who writes prompts of
+    its own."""
+    for g in range(SCATTER_TEMPLATES):
+        d.template(f"core_{g:02d}", f"scatter-{g}", 40, "coding")
+        for i in range(N_SCATTER):
+            a = f"scatter_{g}_{i}"
+            d.account(a, rng.uniform(0, 20), f"scatter-card-{g}-{i}", "prepaid_card")
+            d.template(a, f"scatter-{g}", 30, "reasoning")
+            d.template(a, f"public-{3 * g + i + 2}", 45, "chat")
+            d.template(a, f"public-{3 * g + i + 12}", 45, "chat")
+            exit_ = SCATTER_EXITS.format(150 + N_SCATTER * g + i)
+            d.intel(exit_, "residential", "LumaProxy")
+            d.ip(a, exit_)
+    a = "scatter_lookalike"
+    d.account(a, 300, "lookalike-card")
+    d.template(a, "scatter-0", 30, "reasoning")
+    d.template(a, "public-5", 45, "chat")
+    d.template(a, "lookalike-own", 45, "writing")
+    d.intel(SCATTER_EXITS.format(200), "residential", "LumaProxy")
+    d.ip(a, SCATTER_EXITS.format(200))
 
 
 def others(d: Delivery, rng: np.random.Generator) -> None:
@@ -226,6 +255,7 @@ def thin(neo4j_server, tmp_path_factory):
     d = Delivery()
     hydra(d, rng)
     spread(d, rng)
+    scatter(d, rng)
     others(d, rng)
     company_farm(d, rng)
     real_team(d, rng)
@@ -274,7 +304,8 @@ def test_expansion_alone_takes_the_thin_members_in_saying_how(thin):
     for a in thin_members:
         evidence = members.loc[a, "evidence"]
         assert evidence.startswith("joined through the ring's own traces: uses 2 ring-only templates"), evidence
-    assert any(line.startswith(f"expand: {N_THIN + N_SPREAD} accounts joined 1 found ring") for line in lines), lines
+    joining = N_THIN + N_SPREAD + SCATTER_TEMPLATES * N_SCATTER
+    assert any(line.startswith(f"expand: {joining} accounts joined 1 found ring") for line in lines), lines
 
 
 def test_members_spread_over_the_pool_join_through_one_template_and_the_pools_service(thin):
@@ -288,6 +319,36 @@ def test_members_spread_over_the_pool_join_through_one_template_and_the_pools_se
         evidence = m.loc[a, "evidence"]
         assert "uses 1 ring-only template (40% of its traffic)" in evidence, evidence
         assert "1 exit of the ring's addresses or proxy pool" in evidence, evidence
+
+
+def test_scripted_members_join_through_a_template_one_member_uses_and_an_exit_of_their_own(thin):
+    """Each of the farm's scattered templates has one core member and three thin accounts that
+    go out through the ring's pool: tied to the ring, they make it ring-only. They send no prompt
+    of their own, so a quarter of their traffic on it is enough."""
+    m = membership(thin["driver"])
+    ring = m.loc["core_00", "ring"]
+    scattered = {f"scatter_{g}_{i}" for g in range(SCATTER_TEMPLATES) for i in range(N_SCATTER)}
+    assert scattered <= set(m.index[m["ring"] == ring]), "scattered members left out"
+    for a in scattered:
+        evidence = m.loc[a, "evidence"]
+        assert "uses 1 ring-only template (25% of its traffic)" in evidence, evidence
+        assert "1 exit of the ring's addresses or proxy pool" in evidence, evidence
+
+
+def test_a_proxy_user_with_prompts_of_its_own_needs_a_third_of_its_traffic(thin):
+    """The same template, share and kind of exit as the scattered members, and prompts of its own."""
+    m = membership(thin["driver"])
+    assert "scatter_lookalike" not in set(m.index[m["ring"] == m.loc["core_00", "ring"]])
+    assert "scatter_lookalike" not in set(m.index[m["status"] == "suspected"])
+
+
+def test_with_the_share_of_a_third_for_everyone_the_scattered_members_are_missed(thin):
+    """What `expand_scripted_share` adds here: at a third for every account they stay out."""
+    result = detect(thin["driver"], write=False, params={"expand_scripted_share": 0.33}, log=lambda _: None)
+    members = result.members.set_index("account")
+    inside = set(members.index[members["community"] == members.loc["core_00", "community"]])
+    assert {f"spread_{i:02d}" for i in range(N_SPREAD)} <= inside
+    assert not any(a.startswith("scatter_") for a in inside)
 
 
 def test_proxy_customers_on_the_pools_exits_stay_out(thin):
@@ -307,6 +368,7 @@ def test_without_the_pool_the_spread_members_are_missed(thin):
     inside = set(members.index[members["community"] == ring])
     assert {f"thin_{i:02d}" for i in range(N_THIN)} <= inside
     assert not inside & {f"spread_{i:02d}" for i in range(N_SPREAD)}
+    assert not any(a.startswith("scatter_") for a in inside)
 
 
 def test_no_thin_member_shares_two_entities_with_any_single_member(thin):

@@ -17,7 +17,8 @@ earlier rounds):
    Candidates are the accounts outside every found ring that use a leaning entity. A VPN
    exit or a popular template with a few farm users among hundreds leans nowhere.
 2. *Ring-only entities.* A candidate is *tied* to R beyond one link when it uses another
-   leaning entity (or, for an address, a leaning template or payment method). An entity
+   leaning entity or goes out through one of R's proxy pools (see 3), or, for an address,
+   uses a leaning template or payment method. An entity
    is ring-only for R when a member of R uses it, and R's members and tied candidates are
    at least `expand_share` (80 %) of all its users (and at least two): used almost only
    by the ring and by accounts bound to it in more than one way. A hydra's template whose
@@ -26,11 +27,15 @@ earlier rounds):
    whose other users are ordinary accounts with nothing else of the ring, is not.
 3. *The rule.* A candidate joins R when it uses two ring-only templates or payment
    methods of R, or one of them and one address of R, and at least `expand_min_share`
-   (a third) of its template traffic is on R's ring-only templates. An address of R is
-   a ring-only address, an address leaning to R, or an exit of one of R's *proxy pools*
-   (a proxy service at least `expand_pool_members`, a quarter, of R's members go out
-   through): a hydra spread over a pool of thousands of residential exits rarely puts two
-   members on one exit, but its members all go out through the same service or two.
+   (a third) of its template traffic is on R's ring-only templates; a fifth
+   (`expand_scripted_share`) for an account that never sent a prompt of its own (every
+   template it used, another account used too: people write some prompts nobody else
+   sends, a farm's accounts run its templates). An address of R is a ring-only address,
+   an address leaning to R, or an exit of one of R's *proxy pools* (a proxy service at
+   least `expand_pool_members`, a quarter, of R's members go out through; every exit of
+   a proxy service counts, an exit only one account uses too): a hydra spread over a
+   pool of thousands of residential exits rarely puts two members on one exit, but its
+   members all go out through the same service or two.
    Addresses alone never qualify, so a VPN or proxy user who shares exits with a farm, or
    its proxy service, stays out however many it shares; no account joins through one
    link; and a borrowed template that carries a small part of an account's traffic fails
@@ -108,8 +113,9 @@ class Joined:
 
 
 def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, pd.Index]:
-    """(account, entity, requests, degree, kind) of every entity used by 2 up to
-    `expand_max_users` accounts (and the detection caps): the only links expansion follows.
+    """(account, entity, requests, pool, degree, kind) of every entity used by 2 up to
+    `expand_max_users` accounts (and the detection caps), and of every exit of a proxy
+    service up to those caps: the only links expansion follows.
     A farm's own templates, cards and exits are scarce; a popular template, a VPN exit or a
     carrier NAT is never one, however many farm accounts use it as camouflage.
 
@@ -139,7 +145,10 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
             requests=("requests", "sum"), pool=("pool", "first"), degree=("degree", "first")
         )
         cap = min(params[CAP_KEYS[kind]], params["expand_max_users"])
-        part = part[(part["degree"] >= 2) & (part["degree"] <= cap)]
+        # and every exit of a proxy service, shared or not: a pool a ring's members go out
+        # through is one of its traces even where each member has an exit to itself
+        followed = (part["degree"] >= 2) | (part["pool"] >= 0)
+        part = part[followed & (part["degree"] <= cap)]
         parts.append(part.assign(kind=np.int8(KIND[kind])))
     if not parts:
         empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("account", "entity", "requests", "pool", "degree")})
@@ -196,16 +205,18 @@ def _holdings(
     private = c["kind"].isin(PRIVATE_KINDS)
     pair = [c["account"], c["community"]]
     # a candidate is tied to the rings beyond this link: it uses another leaning entity (for a
-    # template or payment method), or a leaning template or payment method (for an address)
+    # template or payment method), or a leaning template or payment method (for an address) ...
     lean_any = lean.groupby(pair).transform("sum")
     lean_private = (lean & private).groupby(pair).transform("sum")
-    is_tied = np.where(private, lean_any - lean, lean_private) >= 1
+    # ... or, for a template or payment method, it goes out through one of the ring's pools
+    in_pool = pd.MultiIndex.from_arrays([c["community"], c["pool"]]).isin(pools)
+    pooled = pd.Series(in_pool, index=c.index).groupby(pair).transform("any").to_numpy()
+    is_tied = np.where(private, (lean_any - lean >= 1) | pooled, lean_private >= 1)
     tied = c[is_tied].groupby(keys)["account"].size().rename("tied")
     c = c.join(tied, on=keys)
     users = c["in_r"] + c["tied"].fillna(0)
     own = (c["in_r"] >= 1) & (users >= 2) & (users >= params["expand_share"] * c["degree"])
     # the ring's exits that are not ring-only: addresses leaning to it, and exits of its pools
-    in_pool = pd.MultiIndex.from_arrays([c["community"], c["pool"]]).isin(pools)
     uses = (c["kind"] == KIND["ip"]) & ((c["in_r"] >= params["expand_reach"] * c["degree"]) | in_pool) & ~own
     per = _per_pair(c[own], tpl_total)
     exits = uses.groupby([c["account"], c["community"]]).sum()
@@ -235,10 +246,12 @@ def _per_pair(own: pd.DataFrame, tpl_total: pd.Series) -> pd.DataFrame:
 def _joins(held: pd.DataFrame, params: dict) -> pd.Series:
     """The rule: two ring-only templates or payment methods, or one and an address of the
     ring (ring-only, leaning to it, or an exit of its proxy pools); and at least
-    `expand_min_share` of the account's template traffic on them."""
+    `expand_min_share` of the account's template traffic on them (`expand_scripted_share`
+    for an account that never sent a prompt of its own)."""
     private = held["templates"] + held["payments"]
     two_traces = (private >= 2) | ((private >= 1) & (held["ips"] + held["exits"] >= 1))
-    return two_traces & (held["share"] >= params["expand_min_share"])
+    need = np.where(held["scripted"], params["expand_scripted_share"], params["expand_min_share"])
+    return two_traces & (held["share"] >= need)
 
 
 def _bridges(held: pd.DataFrame, owner: pd.Series, params: dict) -> dict[int, int]:
@@ -257,7 +270,9 @@ def _bridges(held: pd.DataFrame, owner: pd.Series, params: dict) -> dict[int, in
     flat = held[~_joins(held, params) & (held["templates"] + held["payments"] >= 1)].reset_index()
     several = flat.groupby("account")["community"].transform("size") >= 2
     flat = flat[several]
-    union = flat.groupby("account")[["templates", "payments", "ips", "exits", "share"]].sum()
+    union = flat.groupby("account").agg(
+        **{k: (k, "sum") for k in ("templates", "payments", "ips", "exits", "share")}, scripted=("scripted", "first")
+    )
     bridging = union.index[_joins(union, params)]
     flat = flat[flat["account"].isin(bridging)]
     pairs = flat.merge(flat, on="account")
@@ -315,6 +330,8 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
     owner = pd.Series(owner.to_numpy(), index=accounts.get_indexer(owner.index))  # by account code from here
     tpl_total = ev.templates.groupby("account")["requests"].sum() if len(ev.templates) else pd.Series(dtype=float)
     tpl_total.index = accounts.get_indexer(tpl_total.index)
+    own_prompt = ev.templates.loc[ev.templates["degree"] == 1, "account"].unique() if len(ev.templates) else []
+    scripted = tpl_total.index.difference(accounts.get_indexer(own_prompt))  # templates, none of its own
     joined: list[pd.DataFrame] = []
     merged: dict[int, int] = {}
     rounds = 0
@@ -325,6 +342,7 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         if cand.empty:
             break
         held = _holdings(cand, ring_links, _ring_pools(ring_links, owner, params), tpl_total, params)
+        held["scripted"] = held.index.get_level_values("account").isin(scripted)
         merge = _bridges(held, owner, params)
         if merge:  # the same round again, with the pieces as one ring (merges do not count as rounds)
             merged = {k: merge.get(v, v) for k, v in merged.items()} | merge

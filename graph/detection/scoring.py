@@ -86,11 +86,13 @@ DEFAULT_PARAMS: dict = {
     # the ring's members are >= expand_reach of the users; an entity is ring-only when the ring and the
     # accounts tied to it in more than one way are >= expand_share of its users; one joins with >= 2 ring-only
     # templates/payment methods (or 1 and an address of the ring) and >= expand_min_share of its traffic
-    # on them (a third: farm accounts camouflage, but a borrowed template is a small part of a user's)
+    # on them (a third: farm accounts camouflage, but a borrowed template is a small part of a user's;
+    # people write prompts of their own, a farm's accounts run its templates)
     "expand": True,
     "expand_reach": 0.05,
     "expand_share": 0.8,
     "expand_min_share": 0.33,
+    "expand_scripted_share": 0.2,  # ... a fifth for an account that never sent a prompt of its own
     "expand_pool_members": 0.25,  # a proxy service a quarter of a ring's members use is the ring's pool
     "expand_rounds": 50,
     "expand_max_users": 100,  # entities with more users are never followed (a farm's own are scarce)
