@@ -11,6 +11,8 @@ differ only in the behaviour weights used after community detection:
     without F      the same with feature F's weight set to 0 (the others keep theirs; the
                    weighted mean renormalises), for each behavioural feature F
     without the proxy pool      expansion counts no proxy service as a ring's pool (graph.detection.expand)
+    a third for scripted accounts too   expansion asks an account without prompts of its own for the
+                   same share of its traffic as any other (expand_scripted_share)
     without merging fragments   no graph.detection.fragments step
     without merging or no_own_prompts   neither of this round's two additions (the pipeline as it was)
 
@@ -50,6 +52,7 @@ def variants() -> dict[str, dict]:
     for feature in weights:
         out[f"without {feature}"] = {"weights": {**weights, feature: 0.0}}
     out["without the proxy pool"] = {"expand_pool_members": float("inf")}  # no service is any ring's pool
+    out["a third for scripted accounts too"] = {"expand_scripted_share": DEFAULT_PARAMS["expand_min_share"]}
     out["without merging fragments"] = {"merge_fragments": False}
     out["without merging or no_own_prompts"] = {"merge_fragments": False, "weights": {**weights, "no_own_prompts": 0.0}}
     return out
