@@ -38,8 +38,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run import child_peak_rss_kib, empty_and_restart_server, neo4j_peak_rss_mib, ringwatch, world  # noqa: E402
 
-APP_TARGETS = {"queue": 1.0, "ring view": 1.0, "expansion": 0.1}  # seconds at p95 (issue 16)
-
 
 def load(folder: Path, report: Path, bulk: bool) -> dict:
     """One first load into an emptied, restarted server: seconds, rows/s, client peak RSS."""
