@@ -208,6 +208,15 @@ def users_per_entity(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(degree, index=pd.Index(names, name="entity"), name="account")
 
 
+def scripted_accounts(templates: pd.DataFrame) -> pd.Index:
+    """Accounts of the template links `templates` that never sent a prompt of their own: a
+    prompt of one's own is a template no other account used (`degree` 1). People write
+    some prompts nobody else sends; a farm's accounts run its templates (scoring's
+    `no_own_prompts`, expansion's `expand_scripted_share`)."""
+    own = templates.loc[templates["degree"] == 1, "account"].unique()
+    return pd.Index(templates["account"].unique()).difference(own)
+
+
 def _row_degrees(frame: pd.DataFrame) -> np.ndarray:
     """Per row, how many distinct accounts of the frame use the row's entity."""
     return distinct_accounts(pd.factorize(frame["entity"])[0], pd.factorize(frame["account"])[0])

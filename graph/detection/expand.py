@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence
+from graph.detection.evidence import Evidence, scripted_accounts
 
 __all__ = ["Joined", "expand_found_rings", "expand_rings", "join_line"]
 
@@ -186,12 +186,18 @@ def _ring_pools(ring_links: pd.DataFrame, owner: pd.Series, params: dict) -> pd.
 
 
 def _holdings(
-    cand: pd.DataFrame, ring_links: pd.DataFrame, pools: pd.MultiIndex, tpl_total: pd.Series, params: dict
+    cand: pd.DataFrame,
+    ring_links: pd.DataFrame,
+    pools: pd.MultiIndex,
+    tpl_total: pd.Series,
+    scripted: pd.Index,
+    params: dict,
 ) -> pd.DataFrame:
     """Per (account, ring) pair of `cand` holding a ring-only entity of the ring: how many
     ring-only templates, payment methods and addresses, how many other exits of the ring
     (`exits`: addresses leaning to it, exits of its `pools`), the requests and the share of
-    the account's template traffic on the ring-only templates."""
+    the account's template traffic on the ring-only templates, and whether the account is
+    one of the `scripted` (no prompt of its own)."""
     keys = ["entity", "community"]
     in_r = ring_links.groupby(keys)["account"].size().rename("in_r")
     c = cand.join(in_r, on=keys)
@@ -222,6 +228,7 @@ def _holdings(
     exits = uses.groupby([c["account"], c["community"]]).sum()
     exits.index.names = ["account", "community"]
     per["exits"] = exits.reindex(per.index).fillna(0).astype("int64").to_numpy()
+    per["scripted"] = per.index.get_level_values("account").isin(scripted)
     return per
 
 
@@ -330,8 +337,7 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
     owner = pd.Series(owner.to_numpy(), index=accounts.get_indexer(owner.index))  # by account code from here
     tpl_total = ev.templates.groupby("account")["requests"].sum() if len(ev.templates) else pd.Series(dtype=float)
     tpl_total.index = accounts.get_indexer(tpl_total.index)
-    own_prompt = ev.templates.loc[ev.templates["degree"] == 1, "account"].unique() if len(ev.templates) else []
-    scripted = tpl_total.index.difference(accounts.get_indexer(own_prompt))  # templates, none of its own
+    scripted = pd.Index(accounts.get_indexer(scripted_accounts(ev.templates)))
     joined: list[pd.DataFrame] = []
     merged: dict[int, int] = {}
     rounds = 0
@@ -341,8 +347,7 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         cand = _candidates(links, ring_links, owner.index, params)
         if cand.empty:
             break
-        held = _holdings(cand, ring_links, _ring_pools(ring_links, owner, params), tpl_total, params)
-        held["scripted"] = held.index.get_level_values("account").isin(scripted)
+        held = _holdings(cand, ring_links, _ring_pools(ring_links, owner, params), tpl_total, scripted, params)
         merge = _bridges(held, owner, params)
         if merge:  # the same round again, with the pieces as one ring (merges do not count as rounds)
             merged = {k: merge.get(v, v) for k, v in merged.items()} | merge

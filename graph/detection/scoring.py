@@ -47,7 +47,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence, distinct_accounts
+from graph.detection.evidence import Evidence, distinct_accounts, scripted_accounts
 from graph.vocabulary import ANONYMOUS_PAYMENT, ELICITING, FEATURES, MASKED_IP_TYPES
 
 DEFAULT_THRESHOLD = 0.5
@@ -373,9 +373,8 @@ def no_own_prompts(tpl: pd.DataFrame, kept: pd.Series) -> pd.Series:
     `_bound`). A member's own prompt is a template no other account used. Members with no
     template traffic say nothing either way and count as not scripted.
     """
-    with_templates = kept.index.isin(tpl["account"].unique())
-    own = kept.index.isin(tpl.loc[tpl["degree"] == 1, "account"].unique())
-    return pd.Series((with_templates & ~own).astype(float), index=kept.index).groupby(kept).mean()
+    scripted = kept.index.isin(scripted_accounts(tpl))
+    return pd.Series(scripted.astype(float), index=kept.index).groupby(kept).mean()
 
 
 def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:
