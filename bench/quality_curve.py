@@ -13,16 +13,18 @@ expansion), run in this process on the same communities:
     after       with membership expansion (graph.detection.expand), default weights
     calibrated  expansion, and the behaviour model fitted (graph.detection.calibrate) on
                 decisions simulated on *other* worlds (--train LEVEL:SEED ...): on each,
-                the top --decisions rings by score, a ring with a farm majority confirmed,
-                any other dismissed; flagged at the threshold calibrate suggests for
+                the top --decisions rings by score (or, with --sample queue-and-watch,
+                half from the top of the queue and half from the top of the watch list,
+                the rings just below the threshold), a ring with a farm majority
+                confirmed, any other dismissed; flagged at the threshold calibrate suggests for
                 precision 0.95 (what `ringwatch calibrate` tells the user to use), unless
                 --no-suggested-threshold
 
 The `after` variant must flag the same accounts as the real `detect` run (checked). Each
 variant is scored against the world's truth: precision, recall and F1 over farm accounts,
 recall and misses per farm style, and benign accounts flagged per category. Results go to
-bench/results/quality_curve.json and a chart, bench/results/quality_curve.png (drawn with
-Pillow, which the app's dependencies bring); the tables for the README are printed.
+bench/results/quality_curve.json (--out) and a chart beside it, quality_curve.png (drawn
+with Pillow, which the app's dependencies bring); the tables for the README are printed.
 
 Uses the configured local server (RINGWATCH_STATE, RINGWATCH_BOLT_PORT) and empties it; it
 refuses a remote target. Worlds and their evidence are kept in --workdir, so a rerun with
@@ -143,12 +145,19 @@ def summary(truth: pd.DataFrame, rings: pd.DataFrame, members: pd.DataFrame, thr
     }
 
 
-def decided(world: World, n: int) -> pd.DataFrame:
-    """Simulated analysts: the top `n` rings by score; a farm majority confirmed, else dismissed."""
+def decided(world: World, n: int, sample: str = "top") -> pd.DataFrame:
+    """Simulated analysts: `n` rings, a farm majority confirmed, any other dismissed. Which
+    rings (`sample`): `top`, the queue's first `n` by score; `queue-and-watch`, the queue's
+    first n/2 and the watch list's first n/2 (the highest-scoring rings below the threshold),
+    as a team that also reviews what the score only watches."""
     rings, members, _ = world.run({})
     farm_of = world.truth.set_index("account_id")["ring_id"].ne("")
     share = members.assign(farm=members["account"].map(farm_of)).groupby("community")["farm"].mean()
-    top = rings.sort_values("score", ascending=False).head(n)
+    by_score = rings.sort_values("score", ascending=False)
+    top = by_score.head(n)
+    if sample == "queue-and-watch":
+        above = by_score["score"] >= DEFAULT_THRESHOLD
+        top = pd.concat([by_score[above].head(n - n // 2), by_score[~above].head(n // 2)])
     out = top[["community", "private_share", *BEHAVIOURS]].copy()
     out["status"] = ["confirmed" if share.get(c, 0) >= 0.5 else "dismissed" for c in top["community"]]
     return out
@@ -161,7 +170,7 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
     frames = []
     for spec in args.train:
         level, seed = spec.split(":")
-        frames.append(decided(World(args, float(level), int(seed), driver), args.decisions))
+        frames.append(decided(World(args, float(level), int(seed), driver), args.decisions, args.sample))
         print(f"training world {spec}: {frames[-1]['status'].value_counts().to_dict()}", flush=True)
     fit = fit_report(pd.concat(frames, ignore_index=True))
     keys = (
@@ -213,10 +222,10 @@ def curve(args, driver, model: dict | None, threshold: float) -> list[dict]:
 
 
 def save(args, rows: list[dict], calibration_info: dict | None) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    config = {k: getattr(args, k) for k in ("levels", "seeds", "accounts", "train", "decisions", "suggested_threshold")}
-    out = {"config": config, "rows": rows, "calibration": calibration_info}
-    (RESULTS / "quality_curve.json").write_text(json.dumps(out, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    keys = ("levels", "seeds", "accounts", "train", "decisions", "sample", "suggested_threshold")
+    out = {"config": {k: getattr(args, k) for k in keys}, "rows": rows, "calibration": calibration_info}
+    args.out.write_text(json.dumps(out, indent=2))
 
 
 def mean_rows(rows: list[dict]) -> pd.DataFrame:
@@ -262,15 +271,24 @@ def main() -> None:
     )
     parser.add_argument("--decisions", type=int, default=50, help="rings decided per training world")
     parser.add_argument(
+        "--sample",
+        choices=("top", "queue-and-watch"),
+        default="top",
+        help="which rings the simulated analysts decide (see above)",
+    )
+    parser.add_argument(
         "--suggested-threshold",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="calibrated: flag at the threshold calibrate suggests for precision 0.95 (else 0.5)",
     )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "quality_curve.json", help="results (the chart goes beside it, .png)"
+    )
     parser.add_argument("--chart-only", action="store_true", help="redraw the chart from the saved JSON")
     args = parser.parse_args()
     if args.chart_only:
-        draw(json.loads((RESULTS / "quality_curve.json").read_text()), RESULTS / "quality_curve.png")
+        draw(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
         return
     run(args)
 
@@ -308,7 +326,7 @@ def run(args) -> None:
     finally:
         driver.close()
     save(args, rows, info)
-    draw(json.loads((RESULTS / "quality_curve.json").read_text()), RESULTS / "quality_curve.png")
+    draw(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
     print_table(rows)
     print(f"\n{time.monotonic() - t0:.0f} s in all")
 
