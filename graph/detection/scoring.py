@@ -201,7 +201,9 @@ def score_communities(
     m = m.fillna(0)
     tpl_total = tpl.groupby("account", sort=False)["requests"].sum()
     tpl_bound = tpl[tpl["bound"]].groupby("account", sort=False)["requests"].sum()
-    m["private_share"] = (tpl_bound / tpl_total).reindex(m.index).fillna(0.0)
+    # each on the members first: dividing the two unsorted per-account series aligned (and
+    # sorted) the union of a million id strings (2.5 s at 1,000,000 accounts)
+    m["private_share"] = (tpl_bound.reindex(m.index) / tpl_total.reindex(m.index)).fillna(0.0)
     m["strength"] = (
         2.0 * (m["bound_cards"] > 0) + np.minimum(m["bound_templates"], 2) + 0.5 * np.minimum(m["bound_ips"], 2)
     )
@@ -339,6 +341,10 @@ def partner_weight(frame: pd.DataFrame) -> pd.Series:
     return weight.where(flagged, 0.0)
 
 
+def _any_flagged(frame: pd.DataFrame) -> bool:
+    return "partner_flagged" in frame.columns and bool(frame["partner_flagged"].fillna(False).astype(bool).any())
+
+
 def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.Series, p: dict) -> pd.Series:
     """Per community: how much of what binds its members to the ring partners flagged.
 
@@ -355,6 +361,10 @@ def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.S
     or used by too many), and a flag on one thing a benign group shares among many (a
     team's office address next to its card and its own templates) adds little.
     """
+    if not any(_any_flagged(frame) for frame in (acc, *links)):
+        # no partner flag in the evidence: every weight is 0 (and at 1,000,000 accounts the
+        # group-bys below cost 3 s to say so)
+        return pd.Series(0.0, index=kept.index).groupby(kept).mean()
     own = partner_weight(acc).reindex(kept.index).fillna(0.0)
     ties = []
     for frame in links:
