@@ -18,7 +18,7 @@ Times, as the app runs them:
   search        an IP, an account id, a template-hash prefix, a proxy name
 
 Each query is run once cold (plan compilation) before the timed runs. Targets: queue and
-ring view < 1 s, expansion p95 < 300 ms. Prints a table; writes bench/results/app_latency.json.
+ring view < 1 s, expansion p95 < 100 ms (issue 16's; an earlier issue asked 300 ms). Prints a table; writes bench/results/app_latency.json.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from graph.investigate import ring as ir  # noqa: E402
 from graph.investigate import search as isr  # noqa: E402
 from graph.investigate import subgraph as sg  # noqa: E402
 
-TARGETS = {"queue": 1.0, "ring view": 1.0, "expansion": 0.3, "search": 1.0}
+TARGETS = {"queue": 1.0, "ring view": 1.0, "expansion": 0.1, "search": 1.0}
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
