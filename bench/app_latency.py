@@ -18,7 +18,8 @@ Times, as the app runs them:
   search        an IP, an account id, a template-hash prefix, a proxy name
 
 Each query is run once cold (plan compilation) before the timed runs. Targets: queue and
-ring view < 1 s, expansion p95 < 100 ms (issue 16's; an earlier issue asked 300 ms). Prints a table; writes bench/results/app_latency.json.
+ring view < 1 s, expansion p95 < 100 ms (issue 16's; an earlier issue asked 300 ms).
+Prints a table; writes bench/results/app_latency.json.
 """
 
 from __future__ import annotations
