@@ -157,13 +157,18 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
     return pd.concat(parts, ignore_index=True), accounts
 
 
-def _ring_links(links: pd.DataFrame, owner: pd.Series) -> pd.DataFrame:
-    """The links of ring members, with their ring (`community`)."""
+def _split_links(links: pd.DataFrame, owner: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the links of ring members with their ring, `community`; the links of everyone else)."""
     account = links["account"].to_numpy()
     ring = np.full(max(int(account.max(initial=-1)), int(owner.index.max())) + 1, -1, dtype=np.int64)
     ring[owner.index.to_numpy()] = owner.to_numpy()
     mine = ring[account] >= 0
-    return links[mine].assign(community=ring[account[mine]])
+    return links[mine].assign(community=ring[account[mine]]), links[~mine]
+
+
+def _pair_key(code: np.ndarray, community: np.ndarray, n: int) -> np.ndarray:
+    """(entity or account code, ring) as one int64, code x `n` + ring (`n` above every ring id)."""
+    return code.astype(np.int64) * n + community.astype(np.int64)
 
 
 @dataclass
@@ -181,9 +186,13 @@ class _RingUse:
     @classmethod
     def of(cls, ring_links: pd.DataFrame) -> _RingUse:
         n = int(ring_links["community"].max()) + 1 if len(ring_links) else 1
-        keys = ring_links["entity"].to_numpy(np.int64) * n + ring_links["community"].to_numpy(np.int64)
+        keys = _pair_key(ring_links["entity"].to_numpy(), ring_links["community"].to_numpy(), n)
         keys, first, members = np.unique(keys, return_index=True, return_counts=True)
         return cls(n, keys, members, ring_links["degree"].to_numpy()[first])
+
+    def key(self, code: np.ndarray, community: np.ndarray) -> np.ndarray:
+        """One int64 per (entity or account `code`, ring) pair, as `keys` holds them."""
+        return _pair_key(code, community, self.n)
 
     def leaning(self, params: dict) -> np.ndarray:
         """Keys of the (entity, ring) pairs where the ring's members are at least
@@ -194,20 +203,17 @@ class _RingUse:
         """Per row, how many members of ring `community` use `entity` (0 for none)."""
         if not len(self.keys):
             return np.zeros(len(entity), dtype=np.int64)
-        key = entity.astype(np.int64) * self.n + community.astype(np.int64)
+        key = self.key(entity, community)
         at = np.searchsorted(self.keys, key).clip(max=len(self.keys) - 1)
         return np.where(self.keys[at] == key, self.members[at], 0)
 
 
-def _candidates(links: pd.DataFrame, use: _RingUse, taken: pd.Index, params: dict) -> pd.DataFrame:
-    """Links of every (candidate account, ring) pair: accounts outside the found rings that
-    use an entity leaning to a ring, with all their links, tagged with that ring."""
+def _candidates(free: pd.DataFrame, use: _RingUse, params: dict) -> pd.DataFrame:
+    """Links of every (candidate account, ring) pair: accounts outside the found rings
+    (`free`: their links) that use an entity leaning to a ring, with all their links,
+    tagged with that ring."""
     lean = use.leaning(params)
     lean = pd.DataFrame({"entity": lean // use.n, "community": lean % use.n})
-    account = links["account"].to_numpy()
-    is_taken = np.zeros(int(account.max(initial=-1)) + 1, dtype=bool)
-    is_taken[taken[taken < len(is_taken)]] = True
-    free = links[~is_taken[account]]
     reaching = free[free["entity"].isin(lean["entity"])]
     pairs = reaching.merge(lean, on="entity")[["account", "community"]].drop_duplicates()
     if pairs.empty:
@@ -254,7 +260,7 @@ def _holdings(
     # their accounts to each other)
     lean = np.isin(entity, np.unique(use.leaning(params) // use.n))
     private = np.isin(kind, PRIVATE_KINDS)
-    pair, pairs = pd.factorize(cand["account"].to_numpy(np.int64) * use.n + community)
+    pair, pairs = pd.factorize(use.key(cand["account"].to_numpy(), community))
     # a candidate is tied to the rings beyond this link: it uses another leaning entity (for a
     # template or payment method), or a leaning template or payment method (for an address) ...
     lean_any = _per_row(pair, lean)
@@ -267,13 +273,13 @@ def _holdings(
     in_pool = np.isin(community.astype(np.int64) * width + pool, pool_keys)
     pooled = _per_row(pair, in_pool) > 0
     is_tied = np.where(private, (lean_any - lean >= 1) | pooled, lean_private >= 1)
-    entity_ring, _ = pd.factorize(entity.astype(np.int64) * use.n + community)
+    entity_ring, _ = pd.factorize(use.key(entity, community))
     users = in_r + _per_row(entity_ring, is_tied)
     own = (in_r >= 1) & (users >= 2) & (users >= params["expand_share"] * degree)
     # the ring's exits that are not ring-only: addresses leaning to it, and exits of its pools
     uses = (kind == KIND["ip"]) & ((in_r >= params["expand_reach"] * degree) | in_pool) & ~own
     per = _per_pair(cand[own], tpl_total)
-    held = per.index.get_level_values("account").to_numpy(np.int64) * use.n + per.index.get_level_values("community")
+    held = use.key(per.index.get_level_values("account").to_numpy(), per.index.get_level_values("community").to_numpy())
     per["exits"] = np.bincount(pair, weights=uses)[pd.Index(pairs).get_indexer(held)].astype("int64")
     per["scripted"] = per.index.get_level_values("account").isin(scripted)
     return per
@@ -392,9 +398,9 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
     rounds = 0
     while rounds < int(params["expand_rounds"]):
         rounds += 1
-        ring_links = _ring_links(links, owner)
+        ring_links, free = _split_links(links, owner)
         use = _RingUse.of(ring_links)
-        cand = _candidates(links, use, owner.index, params)
+        cand = _candidates(free, use, params)
         if cand.empty:
             break
         held = _holdings(cand, use, _ring_pools(ring_links, owner, params), tpl_total, scripted, params)
