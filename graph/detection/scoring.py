@@ -334,15 +334,20 @@ def partner_weight(frame: pd.DataFrame) -> pd.Series:
     (evidence without the column, or flags imported before weights were kept)."""
     if "partner_flagged" not in frame.columns:
         return pd.Series(0.0, index=frame.index)
-    flagged = frame["partner_flagged"].fillna(False).astype(bool)
+    flagged = _flagged(frame)
     weight = pd.Series(1.0, index=frame.index)
     if "partner_weight" in frame.columns:
         weight = pd.to_numeric(frame["partner_weight"], errors="coerce").fillna(1.0).clip(0.0, 1.0)
     return weight.where(flagged, 0.0)
 
 
+def _flagged(frame: pd.DataFrame) -> pd.Series:
+    """Per row, whether partners flagged its entity (or account)."""
+    return frame["partner_flagged"].fillna(False).astype(bool)
+
+
 def _any_flagged(frame: pd.DataFrame) -> bool:
-    return "partner_flagged" in frame.columns and bool(frame["partner_flagged"].fillna(False).astype(bool).any())
+    return "partner_flagged" in frame.columns and bool(_flagged(frame).any())
 
 
 def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.Series, p: dict) -> pd.Series:
