@@ -35,7 +35,7 @@ def test_evidence_read_in_batches_is_the_evidence_read_row_by_row(world, driver,
     the rows a plain one-record-per-link read of the same statement gives."""
     from graph.detection import evidence
 
-    monkeypatch.setattr(evidence, "BATCH", 997)
+    monkeypatch.setattr(evidence, "BATCH", 397)
     batched = evidence.read_evidence(driver)
     for name, table in (
         ("accounts", evidence.ACCOUNTS),
@@ -46,14 +46,57 @@ def test_evidence_read_in_batches_is_the_evidence_read_row_by_row(world, driver,
         columns, match, row = table
         with driver.session() as s:
             plain = pd.DataFrame(
-                [r.values() for r in s.run(f"MATCH (a:Account) {match} RETURN {row}")], columns=list(columns)
+                [r.values() for r in s.run(f"MATCH (a:Account) {match} RETURN {row}", evidence.VOCABULARY)],
+                columns=list(columns),
             )
+        plain = plain.drop(columns=[c for c in evidence.LISTS if c in plain.columns])
+        columns = list(plain.columns)
         got = getattr(batched, name)
-        assert len(got) > 997, name  # more than one batch's worth
+        assert len(got) > 397, name  # more than one batch's worth of rows
         keys = [c for c in ("account", "entity") if c in columns]
-        got = got[list(columns)]  # (the links' degree: the next test)
+        got = got[columns]  # (the links' degree: the next test)
         expected = plain.sort_values(keys, ignore_index=True).astype(got.dtypes.to_dict())
         pd.testing.assert_frame_equal(got.sort_values(keys, ignore_index=True), expected)
+
+
+def test_the_databases_totals_are_the_totals_over_every_link(world, driver):
+    """Evidence keeps the shared links and each account's totals over all its links, counted
+    in the database (ACCOUNT_TOTALS); built from every link, Evidence counts the same in
+    pandas (link_totals, private_links). The two must agree, account by account."""
+    from graph.detection import evidence
+
+    whole = {}
+    for name, (columns, match, row) in zip(
+        evidence.LINK_TABLES, (evidence.PAYMENTS, evidence.IPS, evidence.TEMPLATES), strict=True
+    ):
+        every = match.split(" WHERE ")[0]  # the same links, the shared and the private
+        with driver.session() as s:
+            whole[name] = pd.DataFrame(
+                [r.values() for r in s.run(f"MATCH (a:Account) {every} RETURN {row}")], columns=list(columns)
+            )
+    read_ev = evidence.read_evidence(driver)
+    accounts = read_ev.accounts.drop(columns=list(evidence.TOTALS))
+    built = evidence.Evidence(accounts=accounts, **whole)
+    assert len(built.private) and built.accounts["own_prompts"].sum() > 0  # the world has private links
+    for name in evidence.LINK_TABLES:
+        assert len(getattr(built, name)) < len(whole[name]), name  # and some were left out
+    by = ["account"]
+    pd.testing.assert_frame_equal(
+        read_ev.accounts.sort_values(by, ignore_index=True),
+        built.accounts.sort_values(by, ignore_index=True)[list(read_ev.accounts.columns)],
+    )
+    by = ["account", "kind", "value"]
+    pd.testing.assert_frame_equal(
+        read_ev.private.sort_values(by, ignore_index=True), built.private.sort_values(by, ignore_index=True)
+    )
+    for name in evidence.LINK_TABLES:
+        by = ["account", "entity"]
+        got, expected = getattr(read_ev, name), getattr(built, name)
+        assert len(got) == len(expected), name
+        pd.testing.assert_frame_equal(
+            got.sort_values(by, ignore_index=True)[["account", "entity", "degree"]],
+            expected.sort_values(by, ignore_index=True)[["account", "entity", "degree"]],
+        )
 
 
 def test_every_link_read_carries_its_entitys_users_in_the_graph(world, driver):

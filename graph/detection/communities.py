@@ -34,7 +34,7 @@ import pandas as pd
 
 from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
 from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
-from graph.detection.evidence import Evidence, link_edges
+from graph.detection.evidence import Evidence, has_link_edges, link_edges
 
 # Per kind of entity: its label, the account's relationship to it, and the parameters of
 # its degree cap and weight. Every projection's link body is built from this one table.
@@ -291,7 +291,7 @@ def find_communities(
     backend = resolve_backend(driver, backend)
     if backend == "networkx":
         raw = communities_networkx(ev, params)
-    elif link_edges(ev, params).empty:  # nothing shared: no community (GDS cannot estimate an empty graph)
+    elif not has_link_edges(ev, params):  # nothing shared: no community (GDS cannot estimate an empty graph)
         raw = pd.Series(dtype="int64", name="community")
     elif backend == "gds":
         raw = communities_gds(driver, ev.n_accounts, params, region)

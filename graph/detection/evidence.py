@@ -1,8 +1,13 @@
 """What detection reads from the graph: accounts and the things they share, as DataFrames.
 
-One read per relationship type (about 1 M links for a 100,000-account world). Both
-community backends and the scoring use these same tables, so the GDS and networkx
-backends see the same evidence.
+One read per relationship type, of the *shared* links only (about 0.6 M of the 1 M links
+of a 100,000-account world), and one of the accounts, each with its totals over all its
+links counted in the database (ACCOUNT_TOTALS; see Evidence): a link to a card, address or
+template no other account uses ties no one to anyone, and detection needs of it only the
+traffic, prompts and payment types it adds to its account. At 1,000,000 accounts the
+client then holds 6.0 M links and 0.26 M distinct entity keys instead of 9.7 M and 4.0 M
+(0.78 GiB of evidence instead of 1.28). Both community backends and the scoring use these
+same tables, so the GDS and networkx backends see the same evidence.
 
 Accounts are read BATCH at a time and each batch's links come back as one record holding
 a list of rows: the driver then builds one record per batch instead of one per link,
@@ -28,29 +33,87 @@ import numpy as np
 import pandas as pd
 
 from graph.db.connection import read, session
+from graph.vocabulary import ANONYMOUS_PAYMENT, ELICITING, MASKED_IP_TYPES
+
+# Per account, over all its links (see Evidence): template traffic and links, eliciting
+# template traffic, links to templates no other account used (own prompts), IP traffic and
+# its masked part, and whether any payment method is anonymous.
+TOTALS = (
+    "template_requests",
+    "template_links",
+    "eliciting_requests",
+    "own_prompts",
+    "ip_requests",
+    "masked_requests",
+    "anonymous_payment",
+)
+PRIVATE_COLUMNS = ("account", "kind", "value", "requests", "links")
 
 # Per table: its columns, and the rows of one account `a` (what to match, what each row holds).
 # DEGREE: per table, its entity's users in the whole graph (a region's links carry it).
+# An account's row carries its TOTALS over all its links, counted in the database, and the
+# capability and requests of each template link, and the method type of each payment
+# method, no other account uses (own_templates, own_payments: Evidence.private). Only the
+# shared links are read as links (Evidence), so most of a large world's entity keys never
+# reach the client.
+ACCOUNT_TOTALS = """
+  CALL (a) {
+    MATCH (a)-[e:USED_TEMPLATE]->(t:PromptTemplate)
+    WITH e, coalesce(e.capability, t.capability) AS capability, COUNT { (t)<-[:USED_TEMPLATE]-() } = 1 AS own
+    RETURN sum(e.requests) AS template_requests, count(e) AS template_links,
+           sum(CASE WHEN capability IN $eliciting THEN e.requests ELSE 0 END) AS eliciting_requests,
+           sum(CASE WHEN own THEN 1 ELSE 0 END) AS own_prompts,
+           collect(CASE WHEN own THEN [capability, e.requests] END) AS own_templates
+  }
+  CALL (a) {
+    MATCH (a)-[e:USED_IP]->(i:IP)
+    RETURN sum(e.requests) AS ip_requests,
+           sum(CASE WHEN i.ip_type IN $masked OR coalesce(i.proxy_provider, '') <> '' THEN e.requests ELSE 0 END)
+             AS masked_requests
+  }
+  CALL (a) {
+    MATCH (a)-[:PAID_WITH]->(p:PaymentMethod)
+    RETURN sum(CASE WHEN p.method_type IN $anonymous THEN 1 ELSE 0 END) > 0 AS anonymous_payment,
+           collect(CASE WHEN COUNT { (p)<-[:PAID_WITH]-() } = 1 THEN [p.method_type] END) AS own_payments
+  }"""
 ACCOUNTS = (
-    ("account", "created", "email_domain", "partner_flagged", "partner_weight"),
-    "",
-    "a.id, a.created_at.epochSeconds, a.email_domain, a.partner_flags IS NOT NULL, a.partner_weight",
+    (
+        "account",
+        "created",
+        "email_domain",
+        "partner_flagged",
+        "partner_weight",
+        *TOTALS,
+        "own_templates",
+        "own_payments",
+    ),
+    ACCOUNT_TOTALS,
+    "a.id, a.created_at.epochSeconds, a.email_domain, a.partner_flags IS NOT NULL, a.partner_weight, "
+    + ", ".join(TOTALS)
+    + ", own_templates, own_payments",
 )
 PAYMENTS = (
     ("account", "entity", "method_type", "bin", "partner_flagged", "partner_weight"),
-    "MATCH (a)-[:PAID_WITH]->(p:PaymentMethod)",
+    "MATCH (a)-[:PAID_WITH]->(p:PaymentMethod) WHERE COUNT { (p)<-[:PAID_WITH]-() } >= 2",
     "a.id, p.fingerprint, p.method_type, p.bin, p.partner_flags IS NOT NULL, p.partner_weight",
 )
 IPS = (
     ("account", "entity", "requests", "ip_type", "proxy", "partner_flagged", "partner_weight"),
-    "MATCH (a)-[e:USED_IP]->(i:IP)",
+    "MATCH (a)-[e:USED_IP]->(i:IP) WHERE i.proxy_provider IS NOT NULL OR COUNT { (i)<-[:USED_IP]-() } >= 2",
     "a.id, i.address, e.requests, i.ip_type, i.proxy_provider, i.partner_flags IS NOT NULL, i.partner_weight",
 )
 TEMPLATES = (
     ("account", "entity", "requests", "capability", "partner_flagged", "partner_weight"),
-    "MATCH (a)-[e:USED_TEMPLATE]->(t:PromptTemplate)",
+    "MATCH (a)-[e:USED_TEMPLATE]->(t:PromptTemplate) WHERE COUNT { (t)<-[:USED_TEMPLATE]-() } >= 2",
     "a.id, t.hash, e.requests, coalesce(e.capability, t.capability), t.partner_flags IS NOT NULL, t.partner_weight",
 )
+# what ACCOUNT_TOTALS counts as eliciting, masked and anonymous: the vocabulary's sets
+VOCABULARY = {
+    "eliciting": sorted(ELICITING),
+    "masked": sorted(MASKED_IP_TYPES),
+    "anonymous": sorted(ANONYMOUS_PAYMENT),
+}
+LISTS = ("own_templates", "own_payments")  # list columns of the accounts' rows
 # The accounts in batches of $batch; per batch one record: `rows`, a list of [values...].
 # (collect() of a list keeps the nulls inside it, where collect() of a value would drop them.)
 BATCHED = """
@@ -90,12 +153,27 @@ BATCH = 20_000  # accounts per record: about 130,000 template links, a few MB on
 
 @dataclass
 class Evidence:
-    accounts: pd.DataFrame  # account, created, email_domain, partner_flagged
-    payments: pd.DataFrame  # account, entity, method_type, bin, partner_flagged
-    ips: pd.DataFrame  # account, entity, requests, ip_type, proxy, partner_flagged
-    templates: pd.DataFrame  # account, entity, requests, capability, partner_flagged
+    """What detection reads. The link tables hold the *shared* links only: to an entity at
+    least two accounts use (`degree` >= 2), and every link to an exit of a proxy service
+    (expansion follows a farm's pool even where each member has an exit to itself). A link
+    to an entity nobody else uses ties no one to anyone; what detection needs of those
+    (traffic totals, own prompts, capability mix, payment types) is in each account's
+    TOTALS and in `private`. At 1,000,000 accounts that leaves 6.0 M of 9.7 M links, and
+    0.26 M of 4.0 M distinct entity keys, in the client.
+
+    Frames built with every link (tests, hand-made evidence) get their TOTALS and `private`
+    counted over their rows here, then keep the shared links: one rule, whatever the source.
+    """
+
+    accounts: pd.DataFrame  # account, created, email_domain, partner_flagged, partner_weight, TOTALS...
+    payments: pd.DataFrame  # account, entity, method_type, bin, partner_flagged, partner_weight, degree
+    ips: pd.DataFrame  # account, entity, requests, ip_type, proxy, partner_flagged, partner_weight, degree
+    templates: pd.DataFrame  # account, entity, requests, capability, partner_flagged, partner_weight, degree
     # a region's evidence: all accounts of the graph (its links' `degree` is the store's)
     population: int | None = None
+    # links to entities no other account uses, per account, kind ("template", "payment") and
+    # `value` (capability, method type): their `requests` and number of `links`
+    private: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         # links read or built without their entity's degree get it counted over their rows
@@ -103,6 +181,12 @@ class Evidence:
             frame = getattr(self, name)
             if "degree" not in frame.columns:
                 setattr(self, name, frame.assign(degree=_row_degrees(frame)))
+        if self.private is None:
+            self.accounts = with_totals(self.accounts, self.templates, self.ips, self.payments)
+            self.private = private_links(self.templates, self.payments)
+            self.templates = self.templates[shared(self.templates)]
+            self.payments = self.payments[shared(self.payments)]
+            self.ips = self.ips[shared(self.ips, proxies=True)]
 
     @property
     def n_accounts(self) -> int:
@@ -111,10 +195,16 @@ class Evidence:
 
 
 def _frame(
-    driver: neo4j.Driver, table: tuple, strings: dict[str, str], ids: list[str] | None = None, degree: str = ""
+    driver: neo4j.Driver,
+    table: tuple,
+    strings: dict[str, str],
+    ids: list[str] | None = None,
+    degree: str = "",
+    private: list[pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The table's rows as a frame, read BATCH accounts at a time (of the accounts `ids`,
-    with the entity's `degree`, when given)."""
+    with the entity's `degree`, when given). The accounts' rows leave their private links
+    in `private` (a part per batch, PRIVATE_COLUMNS)."""
     columns, match, row = table
     statement, params = BATCHED, {}
     if ids is not None:
@@ -123,16 +213,52 @@ def _frame(
             columns, row = (*columns, "degree"), f"{row}, {degree}"
     parts = []
     with session(driver, fetch_size=1) as s:
-        for record in s.run(statement.format(match=match, row=row), batch=BATCH, **params):
+        for record in s.run(statement.format(match=match, row=row), batch=BATCH, **params, **VOCABULARY):
             if not record["rows"]:  # a batch without links (an empty part would turn columns to object)
                 continue
             part = pd.DataFrame(record["rows"], columns=list(columns))
-            for name in part.select_dtypes(include=object).columns:
+            for name in part.select_dtypes(include=object).columns.difference(LISTS):
                 part[name] = _intern(part[name], strings)
+            if private is not None:  # the accounts: their private links become rows at once
+                own = _private_of(part)
+                own["value"] = _intern(own["value"], strings)
+                private.append(own)
+                part = part.drop(columns=list(LISTS))
             parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=list(columns))
+        return pd.DataFrame(columns=[c for c in columns if c not in LISTS])
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _accounts(driver: neo4j.Driver, strings: dict[str, str], ids: list[str] | None = None) -> tuple:
+    """(the accounts with their TOTALS, their private links as PRIVATE_COLUMNS)."""
+    private: list[pd.DataFrame] = []
+    accounts = _frame(driver, ACCOUNTS, strings, ids, private=private)
+    if not private:
+        private = [private_links(*(pd.DataFrame(columns=["account", "degree"]),) * 2)]
+    return accounts, pd.concat(private, ignore_index=True)
+
+
+def _private_of(part: pd.DataFrame) -> pd.DataFrame:
+    """PRIVATE_COLUMNS from a batch of accounts' `own_templates` and `own_payments` lists."""
+    sizes_t, sizes_p = part["own_templates"].map(len).to_numpy(), part["own_payments"].map(len).to_numpy()
+    pairs = [pair for pairs in part["own_templates"] for pair in pairs]
+    templates = pd.DataFrame(
+        {
+            "account": np.repeat(part["account"].to_numpy(), sizes_t),
+            "capability": [c for c, _ in pairs],
+            "requests": np.array([r for _, r in pairs], dtype=np.int64),
+            "degree": 1,
+        }
+    )
+    payments = pd.DataFrame(
+        {
+            "account": np.repeat(part["account"].to_numpy(), sizes_p),
+            "method_type": [m for methods in part["own_payments"] for (m,) in methods],
+            "degree": 1,
+        }
+    )
+    return private_links(templates, payments)
 
 
 def _intern(column: pd.Series, strings: dict[str, str]) -> pd.Series:
@@ -154,14 +280,16 @@ def _intern(column: pd.Series, strings: dict[str, str]) -> pd.Series:
 def read_evidence(driver: neo4j.Driver) -> Evidence:
     """Every account and its links. Cost: linear in links (see the module docstring)."""
     strings: dict[str, str] = {}
-    accounts = _frame(driver, ACCOUNTS, strings)
+    accounts, private = _accounts(driver, strings)
     links = {
         name: _frame(driver, table, strings)
         for name, table in zip(LINK_TABLES, (PAYMENTS, IPS, TEMPLATES), strict=True)
     }
     for frame in links.values():
-        frame["degree"] = _row_degrees(frame)  # in place: the frames are this read's own
-    return _typed(Evidence(accounts=accounts, **links))
+        # in place: the frames are this read's own. Counted over the shared links, which hold
+        # every link of an entity with other users; a proxy exit of one account counts 1.
+        frame["degree"] = _row_degrees(frame)
+    return _typed(Evidence(accounts=accounts, **links, private=private))
 
 
 def read_region_evidence(driver: neo4j.Driver, ids: list[str]) -> Evidence:
@@ -169,12 +297,14 @@ def read_region_evidence(driver: neo4j.Driver, ids: list[str]) -> Evidence:
     graph, and the graph's population: what detection needs to score a region as a full
     read would. Cost: linear in the region's links."""
     strings: dict[str, str] = {}
+    accounts, private = _accounts(driver, strings, ids)
     ev = Evidence(
-        accounts=_frame(driver, ACCOUNTS, strings, ids),
+        accounts=accounts,
         payments=_frame(driver, PAYMENTS, strings, ids, DEGREE["payments"]),
         ips=_frame(driver, IPS, strings, ids, DEGREE["ips"]),
         templates=_frame(driver, TEMPLATES, strings, ids, DEGREE["templates"]),
         population=int(read(driver, POPULATION)[0]["n"]),
+        private=private,
     )
     return _typed(ev)
 
@@ -187,6 +317,9 @@ def _typed(ev: Evidence) -> Evidence:
         f["degree"] = f["degree"].astype("int64")
     if len(ev.accounts):
         ev.accounts["created"] = ev.accounts["created"].astype("float64")
+        ev.accounts["anonymous_payment"] = ev.accounts["anonymous_payment"].astype(bool)
+        for name in TOTALS[:-1]:
+            ev.accounts[name] = ev.accounts[name].astype("int64")
     return ev
 
 
@@ -208,13 +341,104 @@ def users_per_entity(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(degree, index=pd.Index(names, name="entity"), name="account")
 
 
-def scripted_accounts(templates: pd.DataFrame) -> pd.Index:
-    """Accounts of the template links `templates` that never sent a prompt of their own: a
-    prompt of one's own is a template no other account used (`degree` 1). People write
-    some prompts nobody else sends; a farm's accounts run its templates (scoring's
-    `no_own_prompts`, expansion's `expand_scripted_share`)."""
-    own = templates.loc[templates["degree"] == 1, "account"].unique()
-    return pd.Index(templates["account"].unique()).difference(own)
+def scripted_accounts(accounts: pd.DataFrame) -> pd.Index:
+    """Accounts (of evidence's `accounts`, with TOTALS) that used templates and never sent a
+    prompt of their own: a prompt of one's own is a template no other account used (`degree`
+    1). People write some prompts nobody else sends; a farm's accounts run its templates
+    (scoring's `no_own_prompts`, expansion's `expand_scripted_share`)."""
+    scripted = (accounts["template_links"] > 0) & (accounts["own_prompts"] == 0)
+    return pd.Index(accounts.loc[scripted.to_numpy(), "account"])
+
+
+def shared(links: pd.DataFrame, proxies: bool = False) -> np.ndarray:
+    """Per row of `links` (with `degree`), whether evidence keeps it: its entity has other
+    users, or (`proxies`, the IP links) it is an exit of a proxy service."""
+    keep = links["degree"].to_numpy() >= 2
+    if proxies and "proxy" in links.columns:
+        keep |= links["proxy"].notna().to_numpy()
+    return keep
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+
+
+def _requests(frame: pd.DataFrame) -> pd.Series:
+    return frame["requests"].astype("int64") if "requests" in frame.columns else pd.Series(0, index=frame.index)
+
+
+def link_totals(templates: pd.DataFrame, ips: pd.DataFrame, payments: pd.DataFrame) -> pd.DataFrame:
+    """TOTALS per account (indexed by account) over all the links given, each with `degree`.
+    The pandas statement of what the evidence read computes in the database
+    (`ACCOUNT_TOTALS`); a test holds the two equal."""
+    t_requests = _requests(templates)
+    eliciting = _column(templates, "capability").isin(ELICITING).to_numpy()
+    masked = (
+        _column(ips, "ip_type").isin(MASKED_IP_TYPES) | _column(ips, "proxy").fillna("").astype(str).ne("")
+    ).to_numpy()
+    i_requests = _requests(ips)
+    parts = [
+        pd.DataFrame(
+            {
+                "account": templates["account"].to_numpy(),
+                "template_requests": t_requests.to_numpy(),
+                "template_links": 1,
+                "eliciting_requests": np.where(eliciting, t_requests.to_numpy(), 0),
+                "own_prompts": (templates["degree"].to_numpy() == 1).astype(np.int64),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "account": ips["account"].to_numpy(),
+                "ip_requests": i_requests.to_numpy(),
+                "masked_requests": np.where(masked, i_requests.to_numpy(), 0),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "account": payments["account"].to_numpy(),
+                "anonymous_payment": _column(payments, "method_type")
+                .isin(ANONYMOUS_PAYMENT)
+                .to_numpy()
+                .astype(np.int64),
+            }
+        ),
+    ]
+    totals = pd.concat(parts, ignore_index=True).groupby("account", sort=False).sum()
+    return totals.reindex(columns=list(TOTALS), fill_value=0)
+
+
+def with_totals(
+    accounts: pd.DataFrame, templates: pd.DataFrame, ips: pd.DataFrame, payments: pd.DataFrame
+) -> pd.DataFrame:
+    """`accounts` with TOTALS over the links given (0 for an account without links)."""
+    totals = link_totals(templates, ips, payments).reindex(accounts["account"]).fillna(0)
+    out = accounts.copy()
+    for name in TOTALS:
+        out[name] = totals[name].to_numpy().astype(np.int64)
+    out["anonymous_payment"] = out["anonymous_payment"] > 0
+    return out
+
+
+def private_links(templates: pd.DataFrame, payments: pd.DataFrame) -> pd.DataFrame:
+    """PRIVATE_COLUMNS over the links (with `degree`) to entities no other account uses: per
+    account, their requests and number by capability (templates) and method type (payments)."""
+    parts = []
+    for kind, frame, value in (("template", templates, "capability"), ("payment", payments, "method_type")):
+        own = frame[frame["degree"].to_numpy() == 1]
+        part = pd.DataFrame(
+            {
+                "account": own["account"].to_numpy(),
+                "value": _column(own, value).to_numpy(),
+                "requests": _requests(own).to_numpy(),
+            }
+        )
+        part = part.groupby(["account", "value"], sort=False).agg(
+            requests=("requests", "sum"), links=("requests", "size")
+        )
+        parts.append(part.reset_index().assign(kind=kind))
+    private = pd.concat(parts, ignore_index=True)[list(PRIVATE_COLUMNS)]
+    return private.astype({"requests": "int64", "links": "int64"})
 
 
 def _row_degrees(frame: pd.DataFrame) -> np.ndarray:
@@ -234,6 +458,19 @@ def distinct_accounts(group: np.ndarray, account: np.ndarray) -> np.ndarray:
     pairs = np.unique(group.astype(np.int64) * width + (account.astype(np.int64) + 1))
     keys, counts = np.unique(pairs // width, return_counts=True)
     return counts[np.searchsorted(keys, group)]
+
+
+def has_link_edges(ev: Evidence, params: dict) -> bool:
+    """Whether `link_edges` has any edge, without building them (a kind:key string per edge
+    was 1 GB at 1,000,000 accounts, to learn that there are some)."""
+    return any(
+        bool(((frame["degree"] >= 2) & (frame["degree"] <= params[cap])).any())
+        for frame, cap in (
+            (ev.payments, "max_payment_degree"),
+            (ev.ips, "max_ip_degree"),
+            (ev.templates, "max_template_degree"),
+        )
+    )
 
 
 def link_edges(ev: Evidence, params: dict) -> pd.DataFrame:

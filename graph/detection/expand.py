@@ -388,11 +388,11 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         return Joined(empty, 0)
     links, accounts = _links(ev, owner, params)
     owner = pd.Series(owner.to_numpy(), index=accounts.get_indexer(owner.index))  # by account code from here
-    tpl_total = (  # looked up by account: unsorted is as good and seconds faster at 1M
-        ev.templates.groupby("account", sort=False)["requests"].sum() if len(ev.templates) else pd.Series(dtype=float)
+    # each account's traffic on all its templates (its TOTALS), looked up by account code
+    tpl_total = pd.Series(
+        ev.accounts["template_requests"].to_numpy(), index=accounts.get_indexer(ev.accounts["account"])
     )
-    tpl_total.index = accounts.get_indexer(tpl_total.index)
-    scripted = pd.Index(accounts.get_indexer(scripted_accounts(ev.templates)))
+    scripted = pd.Index(accounts.get_indexer(scripted_accounts(ev.accounts)))
     joined: list[pd.DataFrame] = []
     merged: dict[int, int] = {}
     rounds = 0

@@ -77,7 +77,8 @@ def _scarce_links(ev: Evidence, p: dict) -> pd.DataFrame:
     degree = entity_degrees(t)
     most = max(2, min(p["merge_max_users"], round(p["merge_max_share"] * ev.n_accounts)))
     scarce = t["entity"].map(degree).between(2, most).to_numpy()
-    total = t.groupby("account")["requests"].sum()
+    # each account's traffic on all its templates (its TOTALS), of the accounts these links hold
+    total = ev.accounts.set_index("account")["template_requests"].reindex(t["account"].unique())
     on_scarce = t[scarce].groupby("account")["requests"].sum().reindex(total.index).fillna(0) / total
     kept = on_scarce.index[on_scarce >= p["merge_min_scarce"]]
     link_share = (t["requests"] / t["account"].map(total)).to_numpy()

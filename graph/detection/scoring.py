@@ -47,8 +47,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence, distinct_accounts, scripted_accounts
-from graph.vocabulary import ANONYMOUS_PAYMENT, ELICITING, FEATURES, MASKED_IP_TYPES
+from graph.detection.evidence import Evidence, distinct_accounts
+from graph.vocabulary import FEATURES
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -199,11 +199,11 @@ def score_communities(
     m["bound_cards"] = pay[pay["bound"]].groupby("account", sort=False)["entity"].nunique()
     m["bound_ips"] = ips[ips["bound"]].groupby("account", sort=False)["entity"].nunique()
     m = m.fillna(0)
-    tpl_total = tpl.groupby("account", sort=False)["requests"].sum()
+    by_account = ev.accounts.set_index("account")  # with the TOTALS over all their links
     tpl_bound = tpl[tpl["bound"]].groupby("account", sort=False)["requests"].sum()
     # each on the members first: dividing the two unsorted per-account series aligned (and
     # sorted) the union of a million id strings (2.5 s at 1,000,000 accounts)
-    m["private_share"] = (tpl_bound.reindex(m.index) / tpl_total.reindex(m.index)).fillna(0.0)
+    m["private_share"] = (tpl_bound.reindex(m.index) / by_account["template_requests"].reindex(m.index)).fillna(0.0)
     m["strength"] = (
         2.0 * (m["bound_cards"] > 0) + np.minimum(m["bound_templates"], 2) + 0.5 * np.minimum(m["bound_ips"], 2)
     )
@@ -218,27 +218,20 @@ def score_communities(
     tpl_k = tpl[tpl["account"].isin(kept.index)]
     ips_k = ips[ips["account"].isin(kept.index)]
     pay_k = pay[pay["account"].isin(kept.index)]
-    acc = ev.accounts.set_index("account").loc[kept.index]
+    acc = by_account.loc[kept.index]
 
+    # traffic shares over all the members' links (their TOTALS), binding over the shared ones
     r = pd.DataFrame({"size": kept.value_counts()})
-    g_tpl = tpl_k.groupby("community")
-    total_tpl = g_tpl["requests"].sum()
+    total_tpl = acc["template_requests"].groupby(kept).sum()
     r["private_share"] = tpl_k[tpl_k["bound"]].groupby("community")["requests"].sum() / total_tpl
-    eliciting = tpl_k["capability"].isin(ELICITING)
-    r["eliciting_share"] = tpl_k[eliciting].groupby("community")["requests"].sum() / total_tpl
-    per_member = tpl_k.groupby(["community", "account"])["requests"].sum()
-    cv = per_member.groupby(level=0).std(ddof=0) / per_member.groupby(level=0).mean()
-    r["uniformity"] = 1.0 - cv.clip(0, 1)
-    masked = ips_k["ip_type"].isin(MASKED_IP_TYPES) | ips_k["proxy"].fillna("").astype(str).ne("")
-    r["masked_share"] = (
-        ips_k[masked].groupby("community")["requests"].sum() / ips_k.groupby("community")["requests"].sum()
-    )
-    anon_accounts = pay_k.loc[pay_k["method_type"].isin(ANONYMOUS_PAYMENT), "account"].unique()
-    r["anonymous_payment"] = (
-        pd.Series(kept.index.isin(anon_accounts).astype(float), index=kept.index).groupby(kept).mean()
-    )
+    r["eliciting_share"] = acc["eliciting_requests"].groupby(kept).sum() / total_tpl
+    with_templates = (acc["template_links"] > 0).to_numpy()  # members without templates have no volume to compare
+    per_member = acc.loc[with_templates, "template_requests"].groupby(kept[with_templates])
+    r["uniformity"] = 1.0 - (per_member.std(ddof=0) / per_member.mean()).clip(0, 1)
+    r["masked_share"] = acc["masked_requests"].groupby(kept).sum() / acc["ip_requests"].groupby(kept).sum()
+    r["anonymous_payment"] = acc["anonymous_payment"].astype(float).groupby(kept).mean()
     r["signup_burst"] = _burst(acc["created"], kept, p["burst_hours"] * 3600)
-    r["no_own_prompts"] = no_own_prompts(tpl_k, kept)
+    r["no_own_prompts"] = no_own_prompts(acc, kept)
     r["partner_flagged"] = partner_share(acc, (tpl_k, ips_k, pay_k), kept, p)
     r = r.fillna(0.0)
 
@@ -246,7 +239,8 @@ def score_communities(
     r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(0, 1)
     r.index.name = "community"
 
-    r = explain(r, tpl_k, pay_k, ips_k)
+    private_k = ev.private[ev.private["account"].isin(kept.index)]
+    r = explain(r, tpl_k, pay_k, ips_k, private_k.assign(community=kept.reindex(private_k["account"]).to_numpy()))
     m["evidence"] = _member_lines(m, joined)
     members = m.reset_index(names="account")[
         ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
@@ -254,10 +248,13 @@ def score_communities(
     return r.reset_index(), members
 
 
-def explain(r: pd.DataFrame, tpl_k: pd.DataFrame, pay_k: pd.DataFrame, ips_k: pd.DataFrame) -> pd.DataFrame:
+def explain(
+    r: pd.DataFrame, tpl_k: pd.DataFrame, pay_k: pd.DataFrame, ips_k: pd.DataFrame, private_k: pd.DataFrame
+) -> pd.DataFrame:
     """`r` (rings by community, with their features) with what an analyst reads: `bound` (JSON:
     the top binding entities), `capability_mix`, `capabilities` and the one-line `reason`.
-    The link frames are the kept members' links with `community` and `bound` (see `_bound`)."""
+    The link frames are the kept members' shared links with `community` and `bound` (see
+    `_bound`), `private_k` their private links (Evidence.private) with `community`."""
     cols = ["community", "entity", "account"]  # only these: all-empty columns would make pandas guess dtypes
     bound_all = pd.concat(
         [
@@ -271,8 +268,10 @@ def explain(r: pd.DataFrame, tpl_k: pd.DataFrame, pay_k: pd.DataFrame, ips_k: pd
         bound_all.groupby(["community", "kind", "entity"])["account"].nunique().rename("members").reset_index()
     )
     proxies = ips_k[ips_k["proxy"].fillna("").astype(str).ne("")].groupby(["community", "proxy"])["requests"].sum()
-    capabilities = tpl_k.groupby(["community", "capability"])["requests"].sum()
-    methods = pay_k.groupby(["community", "method_type"])["entity"].nunique()
+    own = {kind: part.groupby(["community", "value"]) for kind, part in private_k.groupby("kind")}
+    capabilities = _plus(tpl_k.groupby(["community", "capability"])["requests"].sum(), own, "template", "requests")
+    # a private payment method is one account's: each link is a distinct method
+    methods = _plus(pay_k.groupby(["community", "method_type"])["entity"].nunique(), own, "payment", "links")
     # per ring, ranked once (selecting a ring's rows ring by ring scans every ring's rows for each)
     kinds_of = _ranked(bound_summary.groupby(["community", "kind"]).size())
     proxies_of, methods_of, capabilities_of = _ranked(proxies), _ranked(methods), _ranked(capabilities)
@@ -286,6 +285,15 @@ def explain(r: pd.DataFrame, tpl_k: pd.DataFrame, pay_k: pd.DataFrame, ips_k: pd
         for c, row in zip(r.index, r.to_dict("records"), strict=True)
     ]
     return r
+
+
+def _plus(shared: pd.Series, own: dict, kind: str, column: str) -> pd.Series:
+    """(community, value) -> amount over the shared links, plus the private links' `column`."""
+    if kind not in own:
+        return shared
+    extra = own[kind][column].sum()
+    extra.index.names = shared.index.names
+    return pd.concat([shared, extra]).groupby(level=[0, 1]).sum()
 
 
 def behaviour_score(r: pd.DataFrame, p: dict) -> pd.Series:
@@ -385,15 +393,15 @@ def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.S
     return np.maximum(own, share).groupby(kept).mean()
 
 
-def no_own_prompts(tpl: pd.DataFrame, kept: pd.Series) -> pd.Series:
+def no_own_prompts(acc: pd.DataFrame, kept: pd.Series) -> pd.Series:
     """Per community: the share of its members who never sent a prompt of their own.
 
-    `tpl` holds template links with `degree` (how many accounts use the template in all, see
-    `_bound`). A member's own prompt is a template no other account used. Members with no
-    template traffic say nothing either way and count as not scripted.
+    `acc` holds the members' TOTALS (graph.detection.evidence), indexed by account. A
+    member's own prompt is a template no other account used. Members with no template
+    traffic say nothing either way and count as not scripted.
     """
-    scripted = kept.index.isin(scripted_accounts(tpl))
-    return pd.Series(scripted.astype(float), index=kept.index).groupby(kept).mean()
+    scripted = (acc["template_links"] > 0) & (acc["own_prompts"] == 0)
+    return scripted.reindex(kept.index).astype(float).groupby(kept).mean()
 
 
 def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:

@@ -30,18 +30,34 @@ def test_an_empty_frame_has_no_users():
     assert users_per_entity(pd.DataFrame({"account": [], "entity": []})).empty
 
 
-def test_evidence_gives_links_without_a_degree_one_counted_over_their_rows():
+def test_evidence_counts_degrees_then_keeps_shared_links_and_totals_of_the_rest():
     links = pd.DataFrame({"account": ["a", "b", "a", "c", "a"], "entity": ["x", "x", "x", "y", "z"]})
-    ev = Evidence(
-        accounts=pd.DataFrame({"account": ["a", "b", "c"]}),
-        payments=pd.DataFrame({"account": [], "entity": []}),
-        ips=links,
-        templates=links.assign(degree=[7, 7, 7, 1, 3]),  # a region's: the store's counts, kept
+    templates = links.assign(
+        degree=[7, 7, 7, 1, 3],  # a region's: the store's counts, kept
+        requests=[1, 2, 3, 4, 5],
+        capability=["coding", "writing", "coding", "coding", "chat"],
     )
-    assert ev.ips["degree"].tolist() == [2, 2, 2, 1, 1]
+    ev = Evidence(
+        accounts=pd.DataFrame({"account": ["a", "b", "c", "d"]}),
+        payments=pd.DataFrame({"account": ["d"], "entity": ["card"], "method_type": ["prepaid_card"]}),
+        ips=links.assign(proxy=[None, None, None, None, "pool"]),
+        templates=templates,
+    )
     assert "degree" not in links.columns  # the caller's frame is not changed
-    assert entity_degrees(ev.templates).to_dict() == {"x": 7, "y": 1, "z": 3}
-    assert ev.payments["degree"].empty
+    # counted over the rows (x: a and b), then only shared links and proxy exits kept
+    assert ev.ips[["entity", "degree"]].values.tolist() == [["x", 2]] * 3 + [["z", 1]]
+    assert entity_degrees(ev.templates).to_dict() == {"x": 7, "z": 3}  # y is c's own prompt
+    assert ev.payments.empty  # d's card is d's alone
+    totals = ev.accounts.set_index("account")
+    assert totals["template_requests"].to_dict() == {"a": 9, "b": 2, "c": 4, "d": 0}
+    assert totals["template_links"].to_dict() == {"a": 3, "b": 1, "c": 1, "d": 0}
+    assert totals["eliciting_requests"].to_dict() == {"a": 4, "b": 0, "c": 4, "d": 0}
+    assert totals["own_prompts"].to_dict() == {"a": 0, "b": 0, "c": 1, "d": 0}
+    assert totals["anonymous_payment"].to_dict() == {"a": False, "b": False, "c": False, "d": True}
+    assert ev.private.sort_values("kind").values.tolist() == [
+        ["d", "payment", "prepaid_card", 0, 1],
+        ["c", "template", "coding", 4, 1],
+    ]
 
 
 def test_ranked_puts_the_largest_first_then_the_key():
