@@ -376,3 +376,23 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
     lines.clear()
     detect(driver, log=lines.append)
     assert "scoring with the default weights (no calibration)" in lines
+
+
+def test_scoring_communities_in_batches_gives_the_rings_of_one_pass(world, driver, monkeypatch):
+    """Each community is scored from its own members' links alone, so scoring in batches
+    of communities (bounded memory at a million accounts) must give the same rings."""
+    from graph.detection import scoring
+    from graph.detection.communities import find_communities
+    from graph.detection.evidence import read_evidence
+
+    ev = read_evidence(driver)
+    community, _, _ = find_communities(driver, ev, "gds", scoring.DEFAULT_PARAMS)
+    whole = scoring.score_communities(ev, community)
+    monkeypatch.setattr(scoring, "SCORE_BATCH", 40)
+    assert len(scoring.community_batches(community.value_counts(), 40)) > 10
+    batched = scoring.score_communities(ev, community)
+    assert len(whole[0]) > 5 and (whole[0]["score"] >= 0.5).any()
+    for one, parts, key in zip(whole, batched, (["community"], ["community", "account"]), strict=True):
+        pd.testing.assert_frame_equal(
+            one.sort_values(key, ignore_index=True), parts.sort_values(key, ignore_index=True)
+        )

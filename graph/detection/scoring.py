@@ -47,10 +47,13 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence, distinct_accounts
+from graph.detection.evidence import LINK_TABLES, Evidence, distinct_accounts
 from graph.vocabulary import FEATURES
 
 DEFAULT_THRESHOLD = 0.5
+# accounts whose communities are scored at once: the links of the members of a batch are in
+# memory together (at 1,000,000 accounts, one batch of everything was 1.1 GiB above the evidence)
+SCORE_BATCH = 200_000
 
 DEFAULT_PARAMS: dict = {
     # community graph
@@ -120,21 +123,33 @@ DEFAULT_PARAMS: dict = {
 }
 
 
+def _binding(frame: pd.DataFrame, community: pd.Series, share: float) -> tuple[np.ndarray, ...]:
+    """For the rows of `frame` (account, entity, degree, ...): which have their account in
+    `community` (`mask`), and for those rows their community, the entity's users in that
+    community (`inside`; `degree` is its users in all) and whether the entity is `bound`
+    to the community."""
+    ring = frame["account"].map(community).to_numpy()
+    mask = pd.notna(ring)
+    ring = ring[mask].astype(np.int64)
+    entity = pd.factorize(frame["entity"].to_numpy()[mask])[0].astype(np.int64)
+    ring_code = pd.factorize(ring)[0]
+    per_ring = entity * (int(ring_code.max()) + 1 if len(ring) else 1) + ring_code  # (entity, community)
+    inside = distinct_accounts(per_ring, pd.factorize(frame["account"].to_numpy()[mask])[0])
+    bound = (inside >= 2) & (inside >= share * frame["degree"].to_numpy()[mask])
+    return mask, ring, inside, bound
+
+
 def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFrame:
     """Rows of `frame` (account, entity, ...) whose account is in `community`, with its
     `community`, the entity's users in that community (`inside`) and in all (`degree`), and
     whether the entity is `bound` to the community."""
-    ring = frame["account"].map(community)
-    mask = ring.notna().to_numpy()
+    mask, ring, inside, bound = _binding(frame, community, share)
     # built column by column: a masked frame would need a .copy() before new columns, a
     # second copy of every column (3 s at 1,000,000 accounts)
     f = pd.DataFrame({c: frame[c].array[mask] for c in frame.columns})
-    f["community"] = ring[mask].astype("int64").to_numpy()
-    entity = pd.factorize(f["entity"])[0].astype(np.int64)
-    ring_code = pd.factorize(f["community"])[0]
-    per_ring = entity * (int(ring_code.max()) + 1 if len(f) else 1) + ring_code  # (entity, community)
-    f["inside"] = distinct_accounts(per_ring, pd.factorize(f["account"])[0])
-    f["bound"] = (f["inside"] >= 2) & (f["inside"] >= share * f["degree"])
+    f["community"] = ring
+    f["inside"] = inside
+    f["bound"] = bound
     return f
 
 
@@ -142,22 +157,24 @@ def bound_links(ev: Evidence, community: pd.Series, share: float) -> pd.DataFram
     """(account, entity, community) for every link to an entity bound to the account's
     community. `entity` is an integer code, distinct across kinds (a template and an
     address never share one): a "kind:key" string per link cost 0.8 GB at 1,000,000
-    accounts (4.6 M bound links)."""
+    accounts (4.6 M bound links). Only the bound rows are built (a frame of every member's
+    links first was refine's peak at 1,000,000 accounts)."""
     parts, offset = [], 0
     for frame in (ev.templates, ev.payments, ev.ips):
         if frame.empty:
             continue
+        mask, ring, _, bound = _binding(frame, community, share)
         code, distinct = pd.factorize(frame["entity"])
-        links = pd.DataFrame(
-            {
-                "account": frame["account"].to_numpy(),
-                "entity": code.astype(np.int64) + offset,
-                "degree": frame["degree"].to_numpy(),
-            }
+        parts.append(
+            pd.DataFrame(
+                {
+                    "account": frame["account"].to_numpy()[mask][bound],
+                    "entity": code[mask][bound].astype(np.int64) + offset,
+                    "community": ring[bound],
+                }
+            )
         )
         offset += len(distinct)
-        b = _bound(links, community, share)
-        parts.append(b.loc[b["bound"], ["account", "entity", "community"]])
     if not parts:
         return pd.DataFrame(
             {
@@ -186,7 +203,48 @@ def score_communities(
     community = community[community.map(sizes) >= p["min_size"]]
     if community.empty:
         return _empty_rings(), _empty_members()
+    batches = community_batches(sizes[sizes >= p["min_size"]], SCORE_BATCH)
+    if len(batches) == 1:
+        return _score(ev, community, p, joined)
+    # each community is scored from its own members' links alone, so batches of communities
+    # give the rings one pass over all of them gives, with a batch's links in memory at a time
+    of_link = {name: getattr(ev, name)["account"].map(community).to_numpy() for name in LINK_TABLES}
+    of_account = ev.accounts["account"].map(community).to_numpy()
+    of_private = ev.private["account"].map(community).to_numpy()
+    rings, members = [], []
+    for batch in batches:
+        part = Evidence(
+            accounts=ev.accounts[np.isin(of_account, batch)],
+            **{name: getattr(ev, name)[np.isin(of_link[name], batch)] for name in LINK_TABLES},
+            population=ev.n_accounts,
+            private=ev.private[np.isin(of_private, batch)],
+        )
+        r, m = _score(part, community[np.isin(community.to_numpy(), batch)], p, joined)
+        if len(r):  # (an empty part's columns would turn the others' dtypes to object)
+            rings.append(r)
+            members.append(m)
+    if not rings:
+        return _empty_rings(), _empty_members()
+    return pd.concat(rings, ignore_index=True), pd.concat(members, ignore_index=True)
 
+
+def community_batches(sizes: pd.Series, most: int) -> list[np.ndarray]:
+    """The communities of `sizes` (community -> accounts) in batches of at most `most`
+    accounts, largest first; a community larger than `most` is a batch of its own."""
+    batches, current, held = [], [], 0
+    for c, n in sizes.sort_values(ascending=False, kind="stable").items():
+        if current and held + n > most:
+            batches.append(np.asarray(current, dtype=np.int64))
+            current, held = [], 0
+        current.append(c)
+        held += n
+    if current:
+        batches.append(np.asarray(current, dtype=np.int64))
+    return batches
+
+
+def _score(ev: Evidence, community: pd.Series, p: dict, joined: pd.Series | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """score_communities over the communities `community` (each of at least min_size)."""
     tpl = _bound(ev.templates, community, p["bound_share"])
     pay = _bound(ev.payments, community, p["bound_share"])
     ips = _bound(ev.ips, community, p["bound_share"])
@@ -195,12 +253,13 @@ def score_communities(
     # per account, unsorted: each is aligned on the account when assigned, and sorting a
     # million id strings per group-by cost seconds at 1,000,000 accounts
     m = pd.DataFrame({"community": community})
-    m["bound_templates"] = tpl[tpl["bound"]].groupby("account", sort=False)["entity"].nunique()
+    tpl_bound = tpl[tpl["bound"]]
+    m["bound_templates"] = tpl_bound.groupby("account", sort=False)["entity"].nunique()
     m["bound_cards"] = pay[pay["bound"]].groupby("account", sort=False)["entity"].nunique()
     m["bound_ips"] = ips[ips["bound"]].groupby("account", sort=False)["entity"].nunique()
     m = m.fillna(0)
     by_account = ev.accounts.set_index("account")  # with the TOTALS over all their links
-    tpl_bound = tpl[tpl["bound"]].groupby("account", sort=False)["requests"].sum()
+    tpl_bound = tpl_bound.groupby("account", sort=False)["requests"].sum()
     # each on the members first: dividing the two unsorted per-account series aligned (and
     # sorted) the union of a million id strings (2.5 s at 1,000,000 accounts)
     m["private_share"] = (tpl_bound.reindex(m.index) / by_account["template_requests"].reindex(m.index)).fillna(0.0)
@@ -215,9 +274,14 @@ def score_communities(
     kept = m["community"]
 
     # --- ring features over kept members ---------------------------------------------
+    # the kept members' links are most of the links read: each table's whole frame goes as
+    # soon as its members' part is taken (both at once were scoring's peak at 1,000,000 accounts)
     tpl_k = tpl[tpl["account"].isin(kept.index)]
+    del tpl
     ips_k = ips[ips["account"].isin(kept.index)]
+    del ips
     pay_k = pay[pay["account"].isin(kept.index)]
+    del pay
     acc = by_account.loc[kept.index]
 
     # traffic shares over all the members' links (their TOTALS), binding over the shared ones
@@ -256,17 +320,20 @@ def explain(
     The link frames are the kept members' shared links with `community` and `bound` (see
     `_bound`), `private_k` their private links (Evidence.private) with `community`."""
     cols = ["community", "entity", "account"]  # only these: all-empty columns would make pandas guess dtypes
-    bound_all = pd.concat(
+    # kind by kind: one frame of every kind's bound links, with a kind string per link, was
+    # the scoring's peak at 1,000,000 accounts (3 M links)
+    bound_summary = pd.concat(
         [
-            tpl_k.loc[tpl_k["bound"], cols].assign(kind="template"),
-            pay_k.loc[pay_k["bound"], cols].assign(kind="payment"),
-            ips_k.loc[ips_k["bound"], cols].assign(kind="ip"),
+            frame.loc[frame["bound"], cols]
+            .groupby(["community", "entity"])["account"]
+            .nunique()
+            .rename("members")
+            .reset_index()
+            .assign(kind=kind)
+            for kind, frame in (("template", tpl_k), ("payment", pay_k), ("ip", ips_k))
         ],
         ignore_index=True,
-    )
-    bound_summary = (
-        bound_all.groupby(["community", "kind", "entity"])["account"].nunique().rename("members").reset_index()
-    )
+    )[["community", "kind", "entity", "members"]]
     proxies = ips_k[ips_k["proxy"].fillna("").astype(str).ne("")].groupby(["community", "proxy"])["requests"].sum()
     own = {kind: part.groupby(["community", "value"]) for kind, part in private_k.groupby("kind")}
     capabilities = _plus(tpl_k.groupby(["community", "capability"])["requests"].sum(), own, "template", "requests")
