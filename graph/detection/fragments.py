@@ -72,20 +72,20 @@ class Merged:
 
 
 def _scarce_links(ev: Evidence, p: dict) -> pd.DataFrame:
-    """(account, template) links to scarce templates that pass rules 1-3 of the module docstring."""
-    t = ev.templates[["account", "entity", "requests", "degree"]]
-    degree = entity_degrees(t)
+    """(account, template) links to scarce templates that pass rules 1-3 of the module docstring.
+
+    Only the links to scarce templates are taken (a fifth of the template links): an account
+    without one puts nothing on scarce templates and fails rule 1 whatever its traffic."""
     most = max(2, min(p["merge_max_users"], round(p["merge_max_share"] * ev.n_accounts)))
-    scarce = t["entity"].map(degree).between(2, most).to_numpy()
+    degree = ev.templates["degree"].to_numpy()
+    t = ev.templates.loc[(degree >= 2) & (degree <= most), ["account", "entity", "requests", "degree"]]
     # each account's traffic on all its templates (its TOTALS), of the accounts these links hold
     total = ev.accounts.set_index("account")["template_requests"].reindex(t["account"].unique())
-    on_scarce = t[scarce].groupby("account")["requests"].sum().reindex(total.index).fillna(0) / total
+    on_scarce = t.groupby("account")["requests"].sum().reindex(total.index).fillna(0) / total
     kept = on_scarce.index[on_scarce >= p["merge_min_scarce"]]
     link_share = (t["requests"] / t["account"].map(total)).to_numpy()
-    links = t.loc[
-        scarce & t["account"].isin(kept).to_numpy() & (link_share >= p["merge_min_link"]), ["account", "entity"]
-    ]
-    inside = users_per_entity(links) / degree.reindex(links["entity"].unique())
+    links = t.loc[t["account"].isin(kept).to_numpy() & (link_share >= p["merge_min_link"]), ["account", "entity"]]
+    inside = users_per_entity(links) / entity_degrees(t).reindex(links["entity"].unique())
     return links[links["entity"].map(inside) >= p["merge_share"]]
 
 
