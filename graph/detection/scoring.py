@@ -36,8 +36,9 @@ A community is only a candidate. For each one:
    team shares one card and internal templates but is heavy-tailed, on office IPs, and
    asks ordinary things.
 
-Everything is vectorised over all communities at once (pandas group-bys); the cost is
-linear in the number of account-entity links.
+Everything is vectorised over the communities of a batch (pandas group-bys; batches of at
+most SCORE_BATCH accounts, so memory holds one batch's links); the cost is linear in the
+number of account-entity links.
 """
 
 from __future__ import annotations
