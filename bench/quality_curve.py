@@ -65,10 +65,11 @@ STYLES = ("farm_small_prepaid", "farm_resproxy_pool", "farm_virtual_cards", "far
 
 def _current(ev):
     """Evidence unpickled from an older cache, in today's shape (unpickling skips
-    Evidence.__post_init__: links saved before they carried a degree get one)."""
+    Evidence.__post_init__: links saved before they carried a degree get one, and a cache
+    of every link, saved before evidence kept the shared ones, gets its totals counted)."""
     from graph.detection.evidence import Evidence
 
-    return Evidence(ev.accounts, ev.payments, ev.ips, ev.templates, ev.population)
+    return Evidence(ev.accounts, ev.payments, ev.ips, ev.templates, ev.population, getattr(ev, "private", None))
 
 
 class World:
