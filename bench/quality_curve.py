@@ -19,6 +19,9 @@ expansion), run in this process on the same communities:
                 confirmed, any other dismissed; flagged at the threshold calibrate suggests for
                 precision 0.95 (what `ringwatch calibrate` tells the user to use), unless
                 --no-suggested-threshold
+    calibrated@T  the same model flagged at threshold T, for each T of --sweep: the
+                precision-recall trade-off on worlds the decisions did not come from,
+                against the one point the suggested threshold picks
 
 The `after` variant must flag the same accounts as the real `detect` run (checked). Each
 variant is scored against the world's truth: precision, recall and F1 over farm accounts,
@@ -195,6 +198,8 @@ def curve(args, driver, model: dict | None, threshold: float) -> list[dict]:
     variants = {"before": ({"expand": False}, DEFAULT_THRESHOLD), "after": ({}, DEFAULT_THRESHOLD)}
     if model is not None:
         variants["calibrated"] = ({"behaviour_model": model}, threshold)
+        for at in args.sweep:
+            variants[f"calibrated@{at:g}"] = ({"behaviour_model": model}, at)
     rows = []
     for level in args.levels:
         for seed in args.seeds:
@@ -224,7 +229,7 @@ def curve(args, driver, model: dict | None, threshold: float) -> list[dict]:
 
 def save(args, rows: list[dict], calibration_info: dict | None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    keys = ("levels", "seeds", "accounts", "train", "decisions", "sample", "suggested_threshold")
+    keys = ("levels", "seeds", "accounts", "train", "decisions", "sample", "suggested_threshold", "sweep")
     out = {"config": {k: getattr(args, k) for k in keys}, "rows": rows, "calibration": calibration_info}
     args.out.write_text(json.dumps(out, indent=2))
 
@@ -232,7 +237,9 @@ def save(args, rows: list[dict], calibration_info: dict | None) -> None:
 def mean_rows(rows: list[dict]) -> pd.DataFrame:
     """One row per (level, method): means over seeds; misses and benign flags summed."""
     frame = pd.DataFrame(rows)
-    frame["order"] = frame["method"].map({m: i for i, m in enumerate(METHODS)})
+    # the sweep's variants (calibrated@T) after the methods, by threshold
+    order = {m: float(i) for i, m in enumerate(METHODS)}
+    frame["order"] = [order.get(m, len(METHODS) + float(m.partition("@")[2] or 0)) for m in frame["method"]]
     out = []
     for (level, _, method), g in frame.groupby(["level", "order", "method"], sort=True):
         missed = pd.DataFrame(list(g["missed_by_style"])).sum()
@@ -282,6 +289,14 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="calibrated: flag at the threshold calibrate suggests for precision 0.95 (else 0.5)",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="T",
+        help="calibrated: also flag at each of these thresholds (a variant calibrated@T per T)",
     )
     parser.add_argument(
         "--out", type=Path, default=RESULTS / "quality_curve.json", help="results (the chart goes beside it, .png)"
