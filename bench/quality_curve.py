@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from graph.detection.calibrate import BEHAVIOURS, fit_report  # noqa: E402
+from graph.detection.calibrate import BEHAVIOURS, fit_report, held_threshold  # noqa: E402
 from graph.detection.detect import drop_background  # noqa: E402
 from graph.detection.evaluate import quality, read_truth  # noqa: E402
 from graph.detection.expand import expand_found_rings  # noqa: E402
@@ -153,7 +153,8 @@ def decided(world: World, n: int, sample: str = "top") -> pd.DataFrame:
     """Simulated analysts: `n` rings, a farm majority confirmed, any other dismissed. Which
     rings (`sample`): `top`, the queue's first `n` by score; `queue-and-watch`, the queue's
     first n/2 and the watch list's first n/2 (the highest-scoring rings below the threshold),
-    as a team that also reviews what the score only watches."""
+    as a team that also reviews what the score only watches. The other rings come back as
+    `undecided` (status), as calibrate sees them when it holds its threshold down."""
     rings, members, _ = world.run({})
     farm_of = world.truth.set_index("account_id")["ring_id"].ne("")
     share = members.assign(farm=members["account"].map(farm_of)).groupby("community")["farm"].mean()
@@ -162,9 +163,11 @@ def decided(world: World, n: int, sample: str = "top") -> pd.DataFrame:
     if sample == "queue-and-watch":
         above = by_score["score"] >= DEFAULT_THRESHOLD
         top = pd.concat([by_score[above].head(n - n // 2), by_score[~above].head(n // 2)])
-    out = top[["community", "private_share", *BEHAVIOURS]].copy()
+    columns = ["community", "score", "partner_flagged", "private_share", *BEHAVIOURS]
+    out = top[columns].copy()
     out["status"] = ["confirmed" if share.get(c, 0) >= 0.5 else "dismissed" for c in top["community"]]
-    return out
+    rest = by_score.loc[~by_score["community"].isin(top["community"]), columns].assign(status="undecided")
+    return pd.concat([out, rest], ignore_index=True)
 
 
 def calibration(args, driver) -> tuple[dict | None, dict | None]:
@@ -174,9 +177,15 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
     frames = []
     for spec in args.train:
         level, seed = spec.split(":")
-        frames.append(decided(World(args, float(level), int(seed), driver), args.decisions, args.sample))
+        frame = decided(World(args, float(level), int(seed), driver), args.decisions, args.sample)
+        frames.append(frame.assign(ring=spec + ":" + frame["community"].astype(str)))
         print(f"training world {spec}: {frames[-1]['status'].value_counts().to_dict()}", flush=True)
-    fit = fit_report(pd.concat(frames, ignore_index=True))
+    rings = pd.concat(frames, ignore_index=True)
+    undecided = rings["status"].eq("undecided")
+    fit = fit_report(rings[~undecided])
+    if fit.fitted:  # as calibrate does: held below the undecided rings flagged now
+        fit.curve_threshold = fit.suggested_threshold
+        fit.suggested_threshold, fit.held_by = held_threshold(rings[undecided], fit, DEFAULT_THRESHOLD)
     keys = (
         "fitted",
         "message",
@@ -188,6 +197,8 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
         "penalty",
         "cv",
         "suggested_threshold",
+        "curve_threshold",
+        "held_by",
     )
     info = {k: getattr(fit, k) for k in keys} | {"train": args.train}
     print(json.dumps({k: info[k] for k in ("message", "coef", "intercept", "penalty")}), flush=True)

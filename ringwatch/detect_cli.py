@@ -86,9 +86,16 @@ def _show(result: cal.Calibration) -> None:
     if result.suggested_threshold is None:
         err.print(f"no threshold reaches precision {result.target_precision} on these decisions", highlight=False)
     else:
+        if result.held_by:
+            err.print(
+                f"the decided rings suggest {result.curve_threshold:.3f}; held at {result.suggested_threshold:.4f} "
+                f"so that {len(result.held_by)} undecided flagged ring(s) stay flagged "
+                f"(lowest first: {', '.join(result.held_by[:5])}); dismiss them to let it rise",
+                highlight=False,
+            )
         err.print(
-            f"threshold for precision >= {result.target_precision}: {result.suggested_threshold:.3f} "
-            f"(use it with: ringwatch detect --threshold {result.suggested_threshold:.3f})",
+            f"threshold for precision >= {result.target_precision}: {result.suggested_threshold:.4f} "
+            f"(use it with: ringwatch detect --threshold {result.suggested_threshold:.4f})",
             highlight=False,
         )
 

@@ -362,6 +362,20 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
     assert result["fitted"] and result["written"]
     assert set(result["coef"]) == set(FEATURES) - {"private_share", "partner_flagged"}  # the behaviours
     assert result["decisions"] >= sum(decided.values())  # and the rings decided by earlier tests
+    # the suggested threshold is held below every ring flagged now that nobody decided
+    from graph.detection import calibrate as cal
+
+    stored = read(
+        driver,
+        "MATCH (p:DetectionParams {id: $id}) RETURN p.suggested_threshold AS held, p.curve_threshold AS curve",
+        id=result["written"],
+    )[0]
+    assert stored == {"held": result["suggested_threshold"], "curve": result["curve_threshold"]}
+    assert result["curve_threshold"] is not None and result["suggested_threshold"] <= result["curve_threshold"]
+    undecided = pd.DataFrame(read(driver, cal.UNDECIDED)).dropna(subset=list(cal.BEHAVIOURS))
+    flagged_now = undecided[undecided["score"] >= 0.5]
+    fit = cal.Calibration(True, "", 0, 0, 0, intercept=result["intercept"], coef=result["coef"])
+    assert (cal.fitted_scores(flagged_now, fit) >= result["suggested_threshold"]).all()
 
     lines: list[str] = []
     run = detect(driver, log=lines.append)

@@ -26,6 +26,14 @@ the output lists the undecided rings the new weights would move across the thres
 farm ring the defaults flag and the fit would not is the sign of decisions that do not
 cover it).
 
+The suggested threshold is then held down (`held_threshold`) so that no ring the current
+weights flag and no analyst decided falls below it under the fit: a model fitted on some
+rings may add rings to the queue, but takes none off that nobody reviewed. Decisions teach
+the model the farm styles they hold: on a generated world, 50 decisions of mostly masked,
+anonymously paying farms gave a fit that scored the undecided company-dressed farms of the
+same world at 0.20-0.30, around the 0.217 its decided rings suggested (README,
+Calibration). Dismissing such a ring lets the threshold rise.
+
 Below `MIN_PER_CLASS` (10) rings of either class nothing is fitted: calibrate says so and
 detection keeps the weights it uses now. Ten, because farms are few: a 20,000-account world
 holds about 14 farm rings, and with the defaults as the prior ten decisions of a class can
@@ -71,6 +79,8 @@ __all__ = [
     "decided_rings",
     "fit_logistic",
     "fit_report",
+    "fitted_scores",
+    "held_threshold",
     "predict",
     "reset",
 ]
@@ -109,7 +119,7 @@ STORE = """
 CREATE (p:DetectionParams {id: $p.id, at: datetime($p.at), kind: $p.kind, model: $p.model,
         features: $p.features, decisions: $p.decisions, positives: $p.positives, negatives: $p.negatives,
         penalty: $p.penalty, cv: $p.cv, pr_curve: $p.pr_curve, suggested_threshold: $p.suggested_threshold,
-        target_precision: $p.target_precision, by: $p.by})
+        curve_threshold: $p.curve_threshold, target_precision: $p.target_precision, by: $p.by})
 """
 
 
@@ -129,6 +139,8 @@ class Calibration:
     cv: dict = field(default_factory=dict)
     pr_curve: list[dict] = field(default_factory=list)
     suggested_threshold: float | None = None
+    curve_threshold: float | None = None  # what the decided rings alone suggest (before held_threshold)
+    held_by: list[str] = field(default_factory=list)  # undecided flagged rings that held the threshold down
     target_precision: float = TARGET_PRECISION
     changes: list[dict] = field(default_factory=list)  # undecided rings the fit moves across the threshold
     written: str | None = None  # id of the DetectionParams node, when stored
@@ -319,6 +331,7 @@ def _store(driver: neo4j.Driver, kind: str, result: Calibration | None, actor: A
         "cv": json.dumps(result.cv) if fitted else None,
         "pr_curve": json.dumps(result.pr_curve) if fitted else None,
         "suggested_threshold": result.suggested_threshold if fitted else None,
+        "curve_threshold": result.curve_threshold if fitted else None,
         "target_precision": result.target_precision if fitted else None,
         "by": actor.name,
     }
@@ -341,17 +354,41 @@ def _store(driver: neo4j.Driver, kind: str, result: Calibration | None, actor: A
     return node_id
 
 
+def fitted_scores(rings: pd.DataFrame, result: Calibration) -> np.ndarray:
+    """The score each ring (`rings`: partner_flagged, private_share and the BEHAVIOURS, none
+    missing) gets under the fitted model."""
+    x = rings[list(BEHAVIOURS)].to_numpy(float)
+    binding = 0.5 + 0.5 * rings["private_share"].fillna(0.0).to_numpy(float)
+    coef = np.array([result.coef[f] for f in BEHAVIOURS])
+    partner = DEFAULT_PARAMS["partner_bonus"] * rings["partner_flagged"].to_numpy(float)
+    return np.clip(predict(x, binding, result.intercept, coef) + partner, 0, 1)
+
+
+def held_threshold(rings: pd.DataFrame, result: Calibration, threshold: float) -> tuple[float | None, list[str]]:
+    """The fit's suggested threshold, lowered where an undecided ring (`rings`: ring, score,
+    partner_flagged, private_share and the BEHAVIOURS) that the current score flags
+    (`score` >= `threshold`) would fall below it under the fit; and those rings, lowest first.
+    The result is floored to 4 decimals, so flagging at it keeps them flagged."""
+    suggested = result.suggested_threshold
+    rings = rings.dropna(subset=list(BEHAVIOURS))
+    rings = rings[rings["score"].to_numpy(float) >= threshold]
+    if suggested is None or rings.empty:
+        return suggested, []
+    new = fitted_scores(rings, result)
+    below = new < suggested
+    if not below.any():
+        return suggested, []
+    order = np.argsort(new[below], kind="stable")
+    return float(np.floor(new[below].min() * 1e4) / 1e4), [str(r) for r in rings["ring"].to_numpy()[below][order]]
+
+
 def threshold_changes(rings: pd.DataFrame, result: Calibration, threshold: float) -> list[dict]:
     """Undecided rings (`rings`: ring, size, score, partner_flagged, private_share and the
     BEHAVIOURS) whose score the fitted model moves across `threshold`, largest first."""
     rings = rings.dropna(subset=list(BEHAVIOURS))
     if rings.empty:
         return []
-    x = rings[list(BEHAVIOURS)].to_numpy(float)
-    binding = 0.5 + 0.5 * rings["private_share"].fillna(0.0).to_numpy(float)
-    coef = np.array([result.coef[f] for f in BEHAVIOURS])
-    partner = DEFAULT_PARAMS["partner_bonus"] * rings["partner_flagged"].to_numpy(float)
-    new = np.clip(predict(x, binding, result.intercept, coef) + partner, 0, 1)
+    new = fitted_scores(rings, result)
     old = rings["score"].to_numpy(float)
     moved = (old >= threshold) != (new >= threshold)
     out = rings.assign(new_score=new.round(3))[moved].sort_values("size", ascending=False)
@@ -371,7 +408,8 @@ def calibrate(
 ) -> Calibration:
     """Fit the behaviour model on the decided rings and (if fitted and `store`) write it as
     the detection parameters, an audit event naming `actor` (a lead); below the minimum nothing
-    is written. `changes` lists the undecided rings the fit moves across `threshold`."""
+    is written. `changes` lists the undecided rings the fit moves across `threshold`; the
+    suggested threshold is held below every undecided ring flagged at `threshold` now."""
     if store:
         require(actor, "calibrate")
     result = fit_report(decided_rings(driver), min_per_class, target)
@@ -380,6 +418,8 @@ def calibrate(
             read(driver, UNDECIDED), columns=["ring", "size", "score", "partner_flagged", "private_share", *BEHAVIOURS]
         )
         result.changes = threshold_changes(undecided, result, threshold)
+        result.curve_threshold = result.suggested_threshold
+        result.suggested_threshold, result.held_by = held_threshold(undecided, result, threshold)
     if result.fitted and store:
         result.written = _store(driver, "calibrated", result, actor)
     return result

@@ -200,3 +200,46 @@ def test_score_terms_of_a_calibrated_model_are_log_odds_with_the_intercept():
     assert unit == "log-odds"
     assert list(terms["feature"]) == ["intercept", "eliciting_share", "uniformity"]
     assert list(terms["contribution"]) == pytest.approx([-3.0, 2.0, 2.0])
+
+
+def _eliciting_fit() -> cal.Calibration:
+    """A fit that scores by eliciting share alone, suggesting 0.4."""
+    result = cal.Calibration(True, "", 40, 20, 20, intercept=-5.0, coef=dict.fromkeys(cal.BEHAVIOURS, 0.0))
+    result.coef["eliciting_share"] = 10.0
+    result.suggested_threshold = 0.4
+    return result
+
+
+def _undecided(scores: list[float], eliciting: list[float]) -> pd.DataFrame:
+    n = len(scores)
+    frame = pd.DataFrame(
+        {
+            "ring": [f"R-{i}" for i in range(n)],
+            "size": [10] * n,
+            "score": scores,
+            "partner_flagged": [0.0] * n,
+            "private_share": [1.0] * n,
+            **{f: [0.0] * n for f in cal.BEHAVIOURS},
+        }
+    )
+    frame["eliciting_share"] = eliciting
+    return frame
+
+
+def test_the_threshold_is_held_below_every_undecided_ring_flagged_now():
+    result = _eliciting_fit()
+    # R-0 flagged now, the fit scores it sigmoid(-5 + 4.2) = 0.31; R-1 flagged, fit 0.5 (above
+    # 0.4, no hold); R-2 not flagged now: nothing to keep, however low the fit scores it
+    rings = _undecided([0.7, 0.8, 0.3], [0.42, 0.5, 0.0])
+    held, by = cal.held_threshold(rings, result, 0.5)
+    fitted = cal.fitted_scores(rings, result)
+    assert by == ["R-0"]
+    assert held <= fitted[0] < result.suggested_threshold
+    assert held == pytest.approx(fitted[0], abs=1e-4)
+
+
+def test_the_threshold_stands_when_the_fit_keeps_every_flagged_ring():
+    result = _eliciting_fit()
+    held, by = cal.held_threshold(_undecided([0.7, 0.2], [0.6, 0.0]), result, 0.5)
+    assert (held, by) == (0.4, [])
+    assert cal.held_threshold(_undecided([], []), result, 0.5) == (0.4, [])
