@@ -60,9 +60,10 @@ def _curve(result: cal.Calibration, points: int = 8) -> Table:
 
 
 def _changes(result: cal.Calibration, shown: int = 10) -> None:
-    up = [c for c in result.changes if c["new_score"] > c["score"]]
-    down = [c for c in result.changes if c["new_score"] <= c["score"]]
-    for rows, verb in ((up, "would now flag"), (down, "would no longer flag")):
+    up = [c for c in result.changes if c["flagged"]]
+    down = [c for c in result.changes if not c["flagged"]]
+    at = "" if result.suggested_threshold is None else f" at {result.suggested_threshold:.4f}"
+    for rows, verb in ((up, f"would now flag{at}"), (down, f"would no longer flag{at}")):
         if not rows:
             continue
         accounts = sum(c["size"] for c in rows)

@@ -22,9 +22,9 @@ is chosen by stratified k-fold cross-validation (out-of-fold log-loss), and the 
 score the default weights, so the output says whether the fit does better than the
 defaults on rings it did not see. The out-of-fold predictions also give a precision-recall
 curve and the lowest threshold that reaches a target precision. Before anything is written
-the output lists the undecided rings the new weights would move across the threshold (a
-farm ring the defaults flag and the fit would not is the sign of decisions that do not
-cover it).
+the output lists the undecided rings the new weights at that threshold would flag
+differently from their score now (a farm ring the defaults flag and the fit would not is
+the sign of decisions that do not cover it).
 
 The suggested threshold is then held down (`held_threshold`) so that no ring the current
 weights flag and no analyst decided falls below it under the fit: a model fitted on some
@@ -382,18 +382,29 @@ def held_threshold(rings: pd.DataFrame, result: Calibration, threshold: float) -
     return float(np.floor(new[below].min() * 1e4) / 1e4), [str(r) for r in rings["ring"].to_numpy()[below][order]]
 
 
-def threshold_changes(rings: pd.DataFrame, result: Calibration, threshold: float) -> list[dict]:
+def threshold_changes(
+    rings: pd.DataFrame, result: Calibration, threshold: float, new_threshold: float | None = None
+) -> list[dict]:
     """Undecided rings (`rings`: ring, size, score, partner_flagged, private_share and the
-    BEHAVIOURS) whose score the fitted model moves across `threshold`, largest first."""
+    BEHAVIOURS) that their score flags at `threshold` and the fitted model does not at
+    `new_threshold` (the same, unless given), or the other way round; largest first, each
+    with `flagged`: whether the fit flags it."""
     rings = rings.dropna(subset=list(BEHAVIOURS))
     if rings.empty:
         return []
+    at = threshold if new_threshold is None else new_threshold
     new = fitted_scores(rings, result)
-    old = rings["score"].to_numpy(float)
-    moved = (old >= threshold) != (new >= threshold)
-    out = rings.assign(new_score=new.round(3))[moved].sort_values("size", ascending=False)
+    flagged = new >= at
+    moved = (rings["score"].to_numpy(float) >= threshold) != flagged
+    out = rings.assign(new_score=new.round(3), flagged=flagged)[moved].sort_values("size", ascending=False)
     return [
-        {"ring": r.ring, "size": int(r.size), "score": round(float(r.score), 3), "new_score": float(r.new_score)}
+        {
+            "ring": r.ring,
+            "size": int(r.size),
+            "score": round(float(r.score), 3),
+            "new_score": float(r.new_score),
+            "flagged": bool(r.flagged),
+        }
         for r in out.itertuples()
     ]
 
@@ -408,8 +419,9 @@ def calibrate(
 ) -> Calibration:
     """Fit the behaviour model on the decided rings and (if fitted and `store`) write it as
     the detection parameters, an audit event naming `actor` (a lead); below the minimum nothing
-    is written. `changes` lists the undecided rings the fit moves across `threshold`; the
-    suggested threshold is held below every undecided ring flagged at `threshold` now."""
+    is written. The suggested threshold is held below every undecided ring flagged at
+    `threshold` now; `changes` lists the undecided rings the fit at the suggested threshold
+    (at `threshold` when there is none) flags differently from their score at `threshold`."""
     if store:
         require(actor, "calibrate")
     result = fit_report(decided_rings(driver), min_per_class, target)
@@ -417,9 +429,9 @@ def calibrate(
         undecided = pd.DataFrame(
             read(driver, UNDECIDED), columns=["ring", "size", "score", "partner_flagged", "private_share", *BEHAVIOURS]
         )
-        result.changes = threshold_changes(undecided, result, threshold)
         result.curve_threshold = result.suggested_threshold
         result.suggested_threshold, result.held_by = held_threshold(undecided, result, threshold)
+        result.changes = threshold_changes(undecided, result, threshold, result.suggested_threshold)
     if result.fitted and store:
         result.written = _store(driver, "calibrated", result, actor)
     return result

@@ -170,8 +170,18 @@ def test_rings_the_fit_moves_across_the_threshold_are_listed_largest_first():
     undecided["eliciting_share"] = [0.95, 0.2, 0.99]
     changes = cal.threshold_changes(undecided, result, 0.5)
     assert [c["ring"] for c in changes] == ["R-2", "R-1"]  # R-3 stays flagged
-    assert changes[0]["new_score"] < 0.5 <= changes[0]["score"]
-    assert changes[1]["new_score"] >= 0.5 > changes[1]["score"]
+    assert changes[0]["new_score"] < 0.5 <= changes[0]["score"] and not changes[0]["flagged"]
+    assert changes[1]["new_score"] >= 0.5 > changes[1]["score"] and changes[1]["flagged"]
+
+
+def test_changes_compare_the_score_now_with_the_fit_at_the_threshold_it_suggests():
+    result = _eliciting_fit()
+    # fit scores: R-0 sigmoid(-5 + 3) = 0.12, R-1 the same, R-2 sigmoid(-5) = 0.007
+    rings = _undecided([0.63, 0.3, 0.3], [0.3, 0.3, 0.0])
+    at_half = cal.threshold_changes(rings, result, 0.5)
+    assert [c["ring"] for c in at_half] == ["R-0"]  # 0.12 < 0.5: no longer flagged
+    at_suggested = cal.threshold_changes(rings, result, 0.5, new_threshold=0.1)
+    assert [(c["ring"], c["flagged"]) for c in at_suggested] == [("R-1", True)]  # R-0 stays, R-1 joins
 
 
 def test_score_terms_sum_to_the_score_under_the_default_weights():
