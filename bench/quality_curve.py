@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from graph.detection.calibrate import BEHAVIOURS, fit_report, held_threshold  # noqa: E402
+from graph.detection.calibrate import BEHAVIOURS, fit_report, hold_suggested_threshold  # noqa: E402
 from graph.detection.detect import drop_background  # noqa: E402
 from graph.detection.evaluate import quality, read_truth  # noqa: E402
 from graph.detection.expand import expand_found_rings  # noqa: E402
@@ -184,8 +184,7 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
     undecided = rings["status"].eq("undecided")
     fit = fit_report(rings[~undecided])
     if fit.fitted:  # as calibrate does: held below the undecided rings flagged now
-        fit.curve_threshold = fit.suggested_threshold
-        fit.suggested_threshold, fit.held_by = held_threshold(rings[undecided], fit, DEFAULT_THRESHOLD)
+        hold_suggested_threshold(fit, rings[undecided], DEFAULT_THRESHOLD)
     keys = (
         "fitted",
         "message",

@@ -89,7 +89,7 @@ def _show(result: cal.Calibration) -> None:
     else:
         if result.held_by:
             err.print(
-                f"the decided rings suggest {result.curve_threshold:.3f}; held at {result.suggested_threshold:.4f} "
+                f"the decided rings suggest {result.curve_threshold:.4f}; held at {result.suggested_threshold:.4f} "
                 f"so that {len(result.held_by)} undecided flagged ring(s) stay flagged "
                 f"(lowest first: {', '.join(result.held_by[:5])}); dismiss them to let it rise",
                 highlight=False,

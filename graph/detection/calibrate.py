@@ -81,6 +81,7 @@ __all__ = [
     "fit_report",
     "fitted_scores",
     "held_threshold",
+    "hold_suggested_threshold",
     "predict",
     "reset",
 ]
@@ -142,7 +143,7 @@ class Calibration:
     curve_threshold: float | None = None  # what the decided rings alone suggest (before held_threshold)
     held_by: list[str] = field(default_factory=list)  # undecided flagged rings that held the threshold down
     target_precision: float = TARGET_PRECISION
-    changes: list[dict] = field(default_factory=list)  # undecided rings the fit moves across the threshold
+    changes: list[dict] = field(default_factory=list)  # undecided rings the fit flags differently (threshold_changes)
     written: str | None = None  # id of the DetectionParams node, when stored
 
     @property
@@ -237,6 +238,11 @@ def cross_validate(x: np.ndarray, binding: np.ndarray, y: np.ndarray, penalty: f
     return out
 
 
+def _floor_threshold(value: float) -> float:
+    """`value` rounded down to 4 decimals: flagging at it flags whatever scores `value`."""
+    return float(np.floor(value * 1e4) / 1e4)
+
+
 def pr_curve(y: np.ndarray, p: np.ndarray) -> list[dict]:
     """(threshold, precision, recall) at every distinct predicted value, highest first
     (the threshold rounded down to 4 decimals, so flagging at it flags the same rings)."""
@@ -246,7 +252,7 @@ def pr_curve(y: np.ndarray, p: np.ndarray) -> list[dict]:
         flagged = p >= t
         tp = int(np.sum(flagged & (y == 1)))
         precision, recall = round(tp / int(flagged.sum()), 4), round(tp / positives, 4)
-        points.append({"threshold": float(np.floor(t * 1e4) / 1e4), "precision": precision, "recall": recall})
+        points.append({"threshold": _floor_threshold(t), "precision": precision, "recall": recall})
     return points
 
 
@@ -379,7 +385,14 @@ def held_threshold(rings: pd.DataFrame, result: Calibration, threshold: float) -
     if not below.any():
         return suggested, []
     order = np.argsort(new[below], kind="stable")
-    return float(np.floor(new[below].min() * 1e4) / 1e4), [str(r) for r in rings["ring"].to_numpy()[below][order]]
+    return _floor_threshold(new[below].min()), [str(r) for r in rings["ring"].to_numpy()[below][order]]
+
+
+def hold_suggested_threshold(result: Calibration, rings: pd.DataFrame, threshold: float) -> None:
+    """Keep what the decided rings suggest as `curve_threshold` and suggest it held below
+    the undecided `rings` flagged at `threshold` now (`held_threshold`; `held_by` names them)."""
+    result.curve_threshold = result.suggested_threshold
+    result.suggested_threshold, result.held_by = held_threshold(rings, result, threshold)
 
 
 def threshold_changes(
@@ -429,8 +442,7 @@ def calibrate(
         undecided = pd.DataFrame(
             read(driver, UNDECIDED), columns=["ring", "size", "score", "partner_flagged", "private_share", *BEHAVIOURS]
         )
-        result.curve_threshold = result.suggested_threshold
-        result.suggested_threshold, result.held_by = held_threshold(undecided, result, threshold)
+        hold_suggested_threshold(result, undecided, threshold)
         result.changes = threshold_changes(undecided, result, threshold, result.suggested_threshold)
     if result.fitted and store:
         result.written = _store(driver, "calibrated", result, actor)
