@@ -116,7 +116,7 @@ class World:
         t0 = time.monotonic()
         p = {**DEFAULT_PARAMS, **params}
         community = merge_fragments(self.ev, self.community, p)[0] if p["merge_fragments"] else self.community
-        rings, members = score_communities(self.ev, community, p)
+        rings, members = score_communities(self.ev, community, p, threshold=threshold)
         rings, members, _ = drop_background(rings, members, self.ev.n_accounts, threshold, p)
         if p["expand"]:
             rings, members, _ = expand_found_rings(self.ev, community, rings, members, threshold, p)

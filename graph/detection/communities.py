@@ -34,7 +34,7 @@ import pandas as pd
 
 from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
 from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
-from graph.detection.evidence import Evidence, has_link_edges, link_edges
+from graph.detection.evidence import Evidence, has_link_edges, link_edges, pairs_within
 
 # Per kind of entity: its label, the account's relationship to it, and the parameters of
 # its degree cap and weight. Every projection's link body is built from this one table.
@@ -329,12 +329,12 @@ def refine(ev: Evidence, community: pd.Series, params: dict) -> pd.Series:
         return pd.Series(range(n), index=accounts, name="community", dtype="int64")
     k = int(params["min_shared"])
     # an entity bound to a community is a column of its own for that community
-    ring = pd.factorize(links["community"])[0]
-    cols = pd.factorize(links["entity"].to_numpy() * (int(ring.max()) + 1) + ring)[0].astype(np.int64)
+    comm = pd.factorize(links["community"])[0].astype(np.int64)
+    cols = pd.factorize(links["entity"].to_numpy() * (int(comm.max()) + 1) + comm)[0].astype(np.int64)
     rows = accounts.get_indexer(links["account"]).astype(np.int64)
-    use_entity = np.ones(len(links), dtype=bool)
+    del links  # (the account ids are the largest part of the frame, and rows holds them now)
+    use_entity = np.ones(len(rows), dtype=bool)
     if k == 2:
-        comm = pd.factorize(links["community"])[0]
         users = np.bincount(cols).astype(np.float64)
         degree = np.bincount(rows, minlength=n).astype(np.float64)
         first_col = ~pd.Series(cols).duplicated().to_numpy()
@@ -342,6 +342,8 @@ def refine(ev: Evidence, community: pd.Series, params: dict) -> pd.Series:
         by_entity = np.bincount(comm[first_col], weights=users[cols[first_col]] ** 2)
         by_pair = np.bincount(comm[first_row], weights=degree[rows[first_row]] ** 2, minlength=len(by_entity))
         use_entity = (by_entity <= by_pair)[comm]
+        del users, degree, first_col, first_row
+    del comm
 
     a1, b1 = _linked_by_entity(rows[use_entity], cols[use_entity], n, k)
     a2, b2, pair_nodes = _linked_by_pair(rows[~use_entity], cols[~use_entity], n)
@@ -366,7 +368,7 @@ def _linked_by_entity(rows: np.ndarray, cols: np.ndarray, n: int, k: int) -> tup
     return shared.row[keep].astype(np.int64), shared.col[keep].astype(np.int64)
 
 
-PAIR_CHUNK = 2_000_000  # (account, entity, entity) rows built at once
+PAIR_CHUNK = 1_000_000  # pairs of one account's entities made at once
 
 
 def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -376,10 +378,10 @@ def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndar
     exactly when they hold a common key. Keys are made PAIR_CHUNK at a time, for whole
     accounts: each account is linked to the first account that held its key (in this
     chunk or an earlier one), and the links found so far are folded into one
-    representative per component before the next chunk. So memory holds one chunk, the
-    distinct keys and a label per account, not every key of every account (at 1,000,000
-    accounts, 1.4 GB for the large communities held together by a few popular templates).
-    Returns (a, b, 0): no extra nodes.
+    representative per component before the next chunk. So memory holds one chunk's
+    pairs (position arrays, `pairs_within`), the distinct keys and a label per account,
+    not every key of every account (at 1,000,000 accounts, 1.4 GB for the large
+    communities held together by a few popular templates). Returns (a, b, 0): no extra nodes.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -387,20 +389,28 @@ def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndar
     empty = np.empty(0, np.int64)
     if len(rows) == 0:
         return empty, empty, 0
-    links = pd.DataFrame({"row": rows, "col": cols})
+    order = np.argsort(rows, kind="stable")
+    rows, cols = rows[order], cols[order]
+    del order
     width = int(cols.max()) + 1
-    degree = links.groupby("row").size()
-    # chunks of whole accounts, each with about PAIR_CHUNK candidate pairs
-    chunk_of = ((degree**2).cumsum() // PAIR_CHUNK).rename("chunk")
-    links = links.join(chunk_of, on="row")
+    _, first_link, degree = np.unique(rows, return_index=True, return_counts=True)
+    # chunks of whole accounts, each with about PAIR_CHUNK pairs
+    chunk = np.cumsum(degree * (degree - 1) // 2) // PAIR_CHUNK
+    bounds = np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1], True])
+    first_link = np.r_[first_link, len(rows)]
     seen_keys, seen_first = empty, empty  # sorted keys met so far, and the first account that held each
     rep = np.arange(n, dtype=np.int64)  # per account, its component's representative so far
-    for _, part in links.groupby("chunk", sort=False):
-        both = part[["row", "col"]].merge(part[["row", "col"]], on="row")
-        both = both[both["col_x"] < both["col_y"]]
-        acc = both["row"].to_numpy(np.int64)
-        keys = both["col_x"].to_numpy(np.int64) * width + both["col_y"].to_numpy(np.int64)
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        i, j = pairs_within(degree[start:stop])
+        i += first_link[start]
+        j += first_link[start]
+        col_i, col_j = cols[i], cols[j]
+        differ = col_i != col_j  # (an entity listed twice for one account is not two)
+        acc = rows[i[differ]]
+        keys = np.minimum(col_i, col_j)[differ] * width + np.maximum(col_i, col_j)[differ]
+        del i, j, col_i, col_j, differ
         distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        del keys
         at = np.minimum(np.searchsorted(seen_keys, distinct), max(len(seen_keys) - 1, 0))
         known = (seen_keys[at] == distinct) if len(seen_keys) else np.zeros(len(distinct), dtype=bool)
         holder = np.where(known, seen_first[at] if len(seen_keys) else 0, acc[first])
@@ -412,7 +422,9 @@ def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndar
             ),
             shape=(n, n),
         )
+        del holder, inverse
         _, label = connected_components(graph, directed=False)
+        del graph
         rep = np.unique(label, return_index=True)[1][label].astype(np.int64)
         order = np.argsort(np.concatenate([seen_keys, distinct[~known]]), kind="stable")
         seen_keys = np.concatenate([seen_keys, distinct[~known]])[order]

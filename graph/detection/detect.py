@@ -35,7 +35,7 @@ from graph.detection.expand import expand_found_rings
 from graph.detection.fragments import merge_fragments
 from graph.detection.incremental import Plan, flagged_outside, plan_run, remap_communities
 from graph.detection.rings import persist
-from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, score_communities
+from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, is_background, score_communities
 
 
 @dataclass
@@ -56,15 +56,13 @@ class DetectionResult:
 def drop_background(
     rings: pd.DataFrame, members: pd.DataFrame, n_accounts: int, threshold: float, p: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Set aside low-score candidates that hold a large share of all accounts.
-
-    Ordinary users linked by popular templates and shared carrier addresses can form one
-    candidate of half the world (206,756 of 400,000 accounts in a generated world). It is
-    never flagged, and as a `watch` ring it would only cost writes and mislead. A candidate
-    at or above the threshold is always kept, whatever its size.
+    """Set aside the background population (graph.detection.scoring.is_background): a
+    candidate below the threshold holding a large share of all accounts, ordinary users
+    linked by popular templates and shared carrier addresses. It is never flagged, and as
+    a `watch` ring it would only cost writes and mislead. A candidate at or above the
+    threshold is always kept, whatever its size.
     """
-    limit = max(p["background_min_size"], p["background_share"] * n_accounts)
-    background = rings[(rings["score"] < threshold) & (rings["size"] > limit)]
+    background = rings[is_background(rings, n_accounts, threshold, p).to_numpy()]
     if background.empty:
         return rings, members, background
     keep = ~rings["community"].isin(background["community"])
@@ -123,7 +121,7 @@ def _detect(
         timings["fragments"] = time.monotonic() - t_merge
         log(merged.summary(timings["fragments"]))
     t2 = time.monotonic()
-    rings, members = score_communities(ev, community, p)
+    rings, members = score_communities(ev, community, p, threshold=threshold)
     rings, members, background = drop_background(rings, members, ev.n_accounts, threshold, p)
     timings["scoring"] = time.monotonic() - t2
     if len(background):

@@ -214,11 +214,29 @@ def _candidates(free: pd.DataFrame, use: _RingUse, params: dict) -> pd.DataFrame
     tagged with that ring."""
     lean = use.leaning(params)
     lean = pd.DataFrame({"entity": lean // use.n, "community": lean % use.n})
-    reaching = free[free["entity"].isin(lean["entity"])]
+    reaching = free.loc[free["entity"].isin(lean["entity"]).to_numpy(), ["account", "entity"]]
     pairs = reaching.merge(lean, on="entity")[["account", "community"]].drop_duplicates()
     if pairs.empty:
         return free.iloc[:0].assign(community=pd.Series(dtype="int64"))
-    return free[free["account"].isin(pairs["account"])].merge(pairs, on="account")
+    return _tagged(free, pairs)
+
+
+def _tagged(links: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """`links.merge(pairs, on="account")` (pairs: account, community; accounts are codes):
+    each link of an account once per ring it is paired with, in the links' order, by
+    positions (the merge's copies and indexers were expansion's peak at 1,000,000 accounts)."""
+    account = links["account"].to_numpy()
+    pairs = pairs.sort_values("account", kind="stable")
+    paired = np.bincount(pairs["account"].to_numpy(), minlength=int(account.max(initial=-1)) + 1)
+    rows = np.flatnonzero(paired[account] > 0)
+    repeat = paired[account[rows]]
+    row = np.repeat(rows, repeat)
+    first = (np.cumsum(paired) - paired)[account[row]]  # the account's first pair
+    step = np.arange(len(row)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    tagged = links.take(row)
+    tagged.index = pd.RangeIndex(len(tagged))
+    tagged["community"] = pairs["community"].to_numpy()[first + step]
+    return tagged
 
 
 def _ring_pools(ring_links: pd.DataFrame, owner: pd.Series, params: dict) -> pd.MultiIndex:

@@ -124,12 +124,15 @@ DEFAULT_PARAMS: dict = {
 }
 
 
-def _binding(frame: pd.DataFrame, community: pd.Series, share: float) -> tuple[np.ndarray, ...]:
+def _binding(
+    frame: pd.DataFrame, community: pd.Series, share: float, of_link: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """For the rows of `frame` (account, entity, degree, ...): which have their account in
     `community` (`mask`), and for those rows their community, the entity's users in that
     community (`inside`; `degree` is its users in all) and whether the entity is `bound`
-    to the community."""
-    ring = frame["account"].map(community).to_numpy()
+    to the community. `of_link`, when given, is each row's community (NaN for an account
+    outside `community`), so that batches need not look each link's account up again."""
+    ring = frame["account"].map(community).to_numpy() if of_link is None else of_link
     mask = pd.notna(ring)
     ring = ring[mask].astype(np.int64)
     entity = pd.factorize(frame["entity"].to_numpy()[mask])[0].astype(np.int64)
@@ -140,14 +143,16 @@ def _binding(frame: pd.DataFrame, community: pd.Series, share: float) -> tuple[n
     return mask, ring, inside, bound
 
 
-def _bound(frame: pd.DataFrame, community: pd.Series, share: float) -> pd.DataFrame:
+def _bound(frame: pd.DataFrame, community: pd.Series, share: float, of_link: np.ndarray | None = None) -> pd.DataFrame:
     """Rows of `frame` (account, entity, ...) whose account is in `community`, with its
     `community`, the entity's users in that community (`inside`) and in all (`degree`), and
-    whether the entity is `bound` to the community."""
-    mask, ring, inside, bound = _binding(frame, community, share)
-    # built column by column: a masked frame would need a .copy() before new columns, a
-    # second copy of every column (3 s at 1,000,000 accounts)
-    f = pd.DataFrame({c: frame[c].array[mask] for c in frame.columns})
+    whether the entity is `bound` to the community (`of_link`: see `_binding`)."""
+    mask, ring, inside, bound = _binding(frame, community, share, of_link)
+    # taken block by block: a masked frame would need a .copy() before new columns (a second
+    # copy of every column, 3 s at 1,000,000 accounts), and a frame built column by column
+    # copies them once more to stack its blocks (0.25 GiB at 1,000,000 accounts)
+    f = frame.take(np.flatnonzero(mask))
+    f.index = pd.RangeIndex(len(f))
     f["community"] = ring
     f["inside"] = inside
     f["bound"] = bound
@@ -188,7 +193,11 @@ def bound_links(ev: Evidence, community: pd.Series, share: float) -> pd.DataFram
 
 
 def score_communities(
-    ev: Evidence, community: pd.Series, params: dict | None = None, joined: pd.Series | None = None
+    ev: Evidence,
+    community: pd.Series,
+    params: dict | None = None,
+    joined: pd.Series | None = None,
+    threshold: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rings (one row per candidate community that passes the evidence checks) and members.
 
@@ -198,6 +207,12 @@ def score_communities(
     `joined` (account -> evidence line) names accounts that joined their ring through its
     ring-only entities (graph.detection.expand): they are members whatever their strength,
     and their evidence line says how they joined.
+
+    With `threshold`, a candidate of the background population (`is_background`: below the
+    threshold and larger than `background_limit`) keeps its row, size, features and score
+    but is not explained (empty reason and bound entities) and has no members: the caller
+    sets it aside (graph.detection.detect.drop_background), and explaining half the world's
+    accounts was scoring's peak at 1,000,000 accounts.
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
     sizes = community.value_counts()
@@ -206,9 +221,10 @@ def score_communities(
         return _empty_rings(), _empty_members()
     batches = community_batches(sizes[sizes >= p["min_size"]], SCORE_BATCH)
     if len(batches) == 1:
-        return _score(ev, community, p, joined)
+        return _score(ev, community, p, joined, threshold)
     # each community is scored from its own members' links alone, so batches of communities
-    # give the rings one pass over all of them gives, with a batch's links in memory at a time
+    # give the rings one pass over all of them gives, with a batch's links in memory at a time;
+    # the links stay where they are, each with its community (NaN outside the batch)
     of_link = {name: getattr(ev, name)["account"].map(community).to_numpy() for name in LINK_TABLES}
     of_account = ev.accounts["account"].map(community).to_numpy()
     of_private = ev.private["account"].map(community).to_numpy()
@@ -216,17 +232,31 @@ def score_communities(
     for batch in batches:
         part = Evidence(
             accounts=ev.accounts[np.isin(of_account, batch)],
-            **{name: getattr(ev, name)[np.isin(of_link[name], batch)] for name in LINK_TABLES},
+            **{name: getattr(ev, name) for name in LINK_TABLES},
             population=ev.n_accounts,
             private=ev.private[np.isin(of_private, batch)],
         )
-        r, m = _score(part, community[np.isin(community.to_numpy(), batch)], p, joined)
+        r, m = _score(part, community[np.isin(community.to_numpy(), batch)], p, joined, threshold, (of_link, batch))
         if len(r):  # (an empty part's columns would turn the others' dtypes to object)
             rings.append(r)
             members.append(m)
     if not rings:
         return _empty_rings(), _empty_members()
     return pd.concat(rings, ignore_index=True), pd.concat(members, ignore_index=True)
+
+
+def background_limit(n_accounts: int, p: dict) -> float:
+    """The size above which a candidate below the threshold is the background population."""
+    return max(p["background_min_size"], p["background_share"] * n_accounts)
+
+
+def is_background(rings: pd.DataFrame, n_accounts: int, threshold: float, p: dict) -> pd.Series:
+    """Per ring (with size and score): whether it is the background population, ordinary
+    users linked by popular templates and shared carrier addresses into one candidate of
+    up to half the world (206,756 of 400,000 accounts in a generated world); below the
+    threshold and larger than `background_limit`. A candidate at or above the threshold is
+    never background, whatever its size."""
+    return (rings["score"] < threshold) & (rings["size"] > background_limit(n_accounts, p))
 
 
 def community_batches(sizes: pd.Series, most: int) -> list[np.ndarray]:
@@ -244,23 +274,95 @@ def community_batches(sizes: pd.Series, most: int) -> list[np.ndarray]:
     return batches
 
 
-def _score(ev: Evidence, community: pd.Series, p: dict, joined: pd.Series | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """score_communities over the communities `community` (each of at least min_size)."""
-    tpl = _bound(ev.templates, community, p["bound_share"])
-    pay = _bound(ev.payments, community, p["bound_share"])
-    ips = _bound(ev.ips, community, p["bound_share"])
+def _score(
+    ev: Evidence,
+    community: pd.Series,
+    p: dict,
+    joined: pd.Series | None,
+    threshold: float | None = None,
+    batch: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """score_communities over the communities `community` (each of at least min_size);
+    `batch`: (per link table, each link's community; the communities of this batch)."""
 
-    # --- member evidence -------------------------------------------------------------
+    def bound(name: str) -> pd.DataFrame:
+        of_batch = None
+        if batch is not None:  # each link's community in this batch, NaN outside (see `_binding`)
+            of_link, ids = batch
+            of_batch = np.where(np.isin(of_link[name], ids), of_link[name], np.nan)
+        return _bound(getattr(ev, name), community, p["bound_share"], of_batch)
+
+    tpl, pay, ips = bound("templates"), bound("payments"), bound("ips")
+    by_account = ev.accounts.set_index("account")  # with the TOTALS over all their links
+    m = _members(community, tpl, pay, ips, by_account, p, joined)
+    if m.empty:
+        return _empty_rings(), _empty_members()
+    kept = m["community"]
+
+    # --- ring features over kept members ---------------------------------------------
+    # from masks over the batch's links: a copy of the kept members' links is made only for
+    # the rings explained below (the background population's were scoring's peak at 1,000,000 accounts)
+    links = {"templates": tpl, "ips": ips, "payments": pay}
+    of_kept = {name: frame["account"].isin(kept.index).to_numpy() for name, frame in links.items()}
+    # partner_share needs the members' links only where partners flagged something (a member's
+    # ties in every table then count: an unflagged one weighs 0)
+    flagged = ()
+    if any(_any_flagged(frame) for frame in links.values()):
+        flagged = tuple(frame[of_kept[name]] for name, frame in links.items())
+    on_bound = np.where(tpl["bound"].to_numpy() & of_kept["templates"], tpl["requests"].to_numpy(), 0)
+    bound_requests = pd.Series(on_bound).groupby(tpl["community"].to_numpy()).sum()
+    del tpl, ips, pay  # (`links` holds them)
+    r = ring_features(by_account.loc[kept.index], kept, bound_requests, flagged, p)
+    behaviour = behaviour_score(r, p)
+    r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(0, 1)
+    r.index.name = "community"
+
+    aside = pd.Index([], dtype="int64")
+    if threshold is not None:  # the background population: scored, not explained, no members
+        aside = r.index[is_background(r, ev.n_accounts, threshold, p).to_numpy()]
+        m, kept = m[~kept.isin(aside)], kept[~kept.isin(aside)]
+    # each table's whole frame goes as soon as its explained part is taken
+    for name in list(links):
+        frame = links.pop(name)
+        links[name] = frame[of_kept.pop(name) & ~frame["community"].isin(aside).to_numpy()]
+        del frame
+    tpl_k, ips_k, pay_k = links["templates"], links["ips"], links["payments"]
+    private_k = ev.private[ev.private["account"].isin(kept.index)]
+    explained = explain(
+        r.drop(aside), tpl_k, pay_k, ips_k, private_k.assign(community=kept.reindex(private_k["account"]).to_numpy())
+    )
+    if len(aside):
+        blank = r.loc[aside].assign(bound="[]", capability_mix="{}", capabilities=[[] for _ in aside], reason="")
+        explained = pd.concat([explained, blank]).loc[r.index]
+    r = explained
+    m["evidence"] = _member_lines(m, joined)
+    members = m.reset_index(names="account")[
+        ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
+    ]
+    return r.reset_index(), members
+
+
+def _members(
+    community: pd.Series,
+    tpl: pd.DataFrame,
+    pay: pd.DataFrame,
+    ips: pd.DataFrame,
+    by_account: pd.DataFrame,
+    p: dict,
+    joined: pd.Series | None,
+) -> pd.DataFrame:
+    """Member evidence (indexed by account: community, bound_templates, bound_cards,
+    bound_ips, private_share, strength) of the members kept: strength >= 2 or joined, in
+    communities that keep at least min_size of them."""
     # per account, unsorted: each is aligned on the account when assigned, and sorting a
     # million id strings per group-by cost seconds at 1,000,000 accounts
     m = pd.DataFrame({"community": community})
-    tpl_bound = tpl[tpl["bound"]]
-    m["bound_templates"] = tpl_bound.groupby("account", sort=False)["entity"].nunique()
-    m["bound_cards"] = pay[pay["bound"]].groupby("account", sort=False)["entity"].nunique()
-    m["bound_ips"] = ips[ips["bound"]].groupby("account", sort=False)["entity"].nunique()
+    m["bound_templates"] = _bound_entities(tpl)
+    m["bound_cards"] = _bound_entities(pay)
+    m["bound_ips"] = _bound_entities(ips)
     m = m.fillna(0)
-    by_account = ev.accounts.set_index("account")  # with the TOTALS over all their links
-    tpl_bound = tpl_bound.groupby("account", sort=False)["requests"].sum()
+    bound = tpl["bound"].to_numpy()
+    tpl_bound = pd.Series(tpl["requests"].to_numpy()[bound]).groupby(tpl["account"].to_numpy()[bound], sort=False).sum()
     # each on the members first: dividing the two unsorted per-account series aligned (and
     # sorted) the union of a million id strings (2.5 s at 1,000,000 accounts)
     m["private_share"] = (tpl_bound.reindex(m.index) / by_account["template_requests"].reindex(m.index)).fillna(0.0)
@@ -269,26 +371,32 @@ def _score(ev: Evidence, community: pd.Series, p: dict, joined: pd.Series | None
     )
     m = m[(m["strength"] >= 2.0) | m.index.isin(joined.index if joined is not None else [])]
     sizes = m.groupby("community").size()
-    m = m[m["community"].map(sizes) >= p["min_size"]]
-    if m.empty:
-        return _empty_rings(), _empty_members()
-    kept = m["community"]
+    return m[m["community"].map(sizes) >= p["min_size"]]
 
-    # --- ring features over kept members ---------------------------------------------
-    # the kept members' links are most of the links read: each table's whole frame goes as
-    # soon as its members' part is taken (both at once were scoring's peak at 1,000,000 accounts)
-    tpl_k = tpl[tpl["account"].isin(kept.index)]
-    del tpl
-    ips_k = ips[ips["account"].isin(kept.index)]
-    del ips
-    pay_k = pay[pay["account"].isin(kept.index)]
-    del pay
-    acc = by_account.loc[kept.index]
 
+def _bound_entities(frame: pd.DataFrame) -> pd.Series:
+    """Per account (of `frame`'s rows, see `_bound`), how many distinct bound entities it
+    links to: a group-by's nunique on integer codes, without a copy of the bound rows (the
+    background population's bound template links were 116 MB at 1,000,000 accounts)."""
+    bound = frame["bound"].to_numpy()
+    account, accounts = pd.factorize(frame["account"].to_numpy()[bound])
+    entity = pd.factorize(frame["entity"].to_numpy()[bound])[0].astype(np.int64)
+    width = int(entity.max()) + 1 if len(entity) else 1
+    distinct = np.unique(account.astype(np.int64) * width + entity)
+    return pd.Series(np.bincount(distinct // width, minlength=len(accounts)), index=accounts, dtype="int64")
+
+
+def ring_features(
+    acc: pd.DataFrame, kept: pd.Series, bound_requests: pd.Series, flagged: tuple[pd.DataFrame, ...], p: dict
+) -> pd.DataFrame:
+    """Per community: size and FEATURES over its kept members (`acc`, their TOTALS, indexed
+    by account; `kept`, account -> community; `bound_requests`, per community, the members'
+    requests on its bound templates; `flagged`, the members' links with `community` and
+    `bound` (see `_bound`) where partners flagged any link, else none)."""
     # traffic shares over all the members' links (their TOTALS), binding over the shared ones
     r = pd.DataFrame({"size": kept.value_counts()})
     total_tpl = acc["template_requests"].groupby(kept).sum()
-    r["private_share"] = tpl_k[tpl_k["bound"]].groupby("community")["requests"].sum() / total_tpl
+    r["private_share"] = bound_requests / total_tpl
     r["eliciting_share"] = acc["eliciting_requests"].groupby(kept).sum() / total_tpl
     with_templates = (acc["template_links"] > 0).to_numpy()  # members without templates have no volume to compare
     per_member = acc.loc[with_templates, "template_requests"].groupby(kept[with_templates])
@@ -297,20 +405,8 @@ def _score(ev: Evidence, community: pd.Series, p: dict, joined: pd.Series | None
     r["anonymous_payment"] = acc["anonymous_payment"].astype(float).groupby(kept).mean()
     r["signup_burst"] = _burst(acc["created"], kept, p["burst_hours"] * 3600)
     r["no_own_prompts"] = no_own_prompts(acc, kept)
-    r["partner_flagged"] = partner_share(acc, (tpl_k, ips_k, pay_k), kept, p)
-    r = r.fillna(0.0)
-
-    behaviour = behaviour_score(r, p)
-    r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(0, 1)
-    r.index.name = "community"
-
-    private_k = ev.private[ev.private["account"].isin(kept.index)]
-    r = explain(r, tpl_k, pay_k, ips_k, private_k.assign(community=kept.reindex(private_k["account"]).to_numpy()))
-    m["evidence"] = _member_lines(m, joined)
-    members = m.reset_index(names="account")[
-        ["community", "account", "strength", "private_share", "bound_cards", "bound_templates", "bound_ips", "evidence"]
-    ]
-    return r.reset_index(), members
+    r["partner_flagged"] = partner_share(acc, flagged, kept, p)
+    return r.fillna(0.0)
 
 
 def explain(

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.detection.evidence import Evidence, distinct_accounts, entity_degrees, users_per_entity
+from graph.detection import fragments
+from graph.detection.evidence import Evidence, distinct_accounts, entity_degrees, pairs_within, users_per_entity
 from graph.detection.scoring import _ranked, _shares
 
 
@@ -69,3 +70,40 @@ def test_ranked_puts_the_largest_first_then_the_key():
     assert ranked == {1: [("c", 9), ("a", 5), ("b", 5)], 2: [("y", 2), ("z", 1)]}
     assert _shares(ranked[1]) == {"c": 0.474, "a": 0.263, "b": 0.263}
     assert _shares([("a", 0)]) == {}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pairs_within_are_the_rows_of_a_self_join(seed):
+    rng = np.random.default_rng(seed)
+    key = np.sort(rng.integers(0, 30, int(rng.integers(0, 200))))  # groups laid out one after another
+    frame = pd.DataFrame({"key": key, "pos": np.arange(len(key))})
+    join = frame.merge(frame, on="key")
+    expected = sorted(zip(*(join.loc[join["pos_x"] < join["pos_y"], c] for c in ("pos_x", "pos_y")), strict=True))
+    sizes = np.bincount(pd.factorize(key)[0]) if len(key) else np.zeros(0, np.int64)
+    first, second = pairs_within(sizes)
+    assert sorted(zip(first.tolist(), second.tolist(), strict=True)) == expected
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sharing_accounts_counts_what_the_self_join_counts(seed, monkeypatch):
+    monkeypatch.setattr(fragments, "PAIR_CHUNK", int(np.random.default_rng(seed).integers(1, 40)))  # many chunks
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    held = pd.DataFrame(
+        {
+            "community": rng.integers(0, 12, n) * 7,  # ids that are not codes
+            "entity": [f"t{e}" for e in rng.integers(0, 25, n)],
+            "account": [f"a{a}" for a in rng.integers(0, 60, n)],
+        }
+    ).drop_duplicates()
+    pairs = held.merge(held, on="entity")
+    pairs = pairs[pairs["community_x"] < pairs["community_y"]]
+    expected = pairs.groupby(["community_x", "community_y"]).agg(x=("account_x", "nunique"), y=("account_y", "nunique"))
+    got = fragments.sharing_accounts(held)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_index_type=False)
+
+
+def test_no_template_held_in_common_ties_no_communities():
+    held = pd.DataFrame({"community": [1, 2], "entity": ["t1", "t2"], "account": ["a", "b"]})
+    assert fragments.sharing_accounts(held).empty
+    assert fragments.sharing_accounts(held.iloc[:0]).empty
