@@ -50,8 +50,13 @@ def test_evidence_read_in_batches_is_the_evidence_read_row_by_row(world, driver,
                 columns=list(columns),
             )
         plain = plain.drop(columns=[c for c in evidence.LISTS if c in plain.columns])
-        columns = list(plain.columns)
         got = getattr(batched, name)
+        # a table nobody flagged is read without its flag columns
+        flagged = bool(plain["partner_flagged"].fillna(False).astype(bool).any())
+        dropped = set(plain.columns) - set(got.columns)
+        assert dropped == (set() if flagged else {"partner_flagged", "partner_weight"}), name
+        plain = plain.drop(columns=list(dropped))
+        columns = list(plain.columns)
         assert len(got) > 397, name  # more than one batch's worth of rows
         keys = [c for c in ("account", "entity") if c in columns]
         got = got[columns]  # (the links' degree: the next test)
@@ -109,7 +114,7 @@ def test_every_link_read_carries_its_entitys_users_in_the_graph(world, driver):
         )
         users = pd.Series({r["entity"]: r["users"] for r in rows})
         frame = getattr(ev, name)
-        assert len(frame) and frame["degree"].dtype == "int64", name
+        assert len(frame) and frame["degree"].dtype == "int32", name
         assert (frame["degree"].to_numpy() == frame["entity"].map(users).to_numpy()).all(), name
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from unittest import mock
 
+import numpy as np
 import pandas as pd
 import pytest
 import stix2
@@ -208,10 +209,17 @@ def test_the_stix_export_is_an_audit_event(lab1, driver):
 
 
 def touching_any_flag(acc, links, kept, p):
-    """The partner feature before issue 14: the share of members touching any flagged entity."""
-    flagged = set(acc.index[acc["partner_flagged"].fillna(False).astype(bool)])
+    """The partner feature before issue 14: the share of members touching any flagged entity
+    (a table nobody flagged has no flag column)."""
+
+    def rows(frame: pd.DataFrame) -> np.ndarray:
+        if "partner_flagged" not in frame.columns:
+            return np.zeros(len(frame), dtype=bool)
+        return frame["partner_flagged"].fillna(False).astype(bool).to_numpy()
+
+    flagged = set(acc.index[rows(acc)])
     for frame in links:
-        flagged |= set(frame.loc[frame["partner_flagged"].fillna(False).astype(bool), "account"])
+        flagged |= set(frame.loc[rows(frame), "account"])
     return pd.Series(kept.index.isin(list(flagged)).astype(float), index=kept.index).groupby(kept).mean()
 
 

@@ -136,14 +136,17 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
         followed = (degree >= 2) | (frame["proxy"].notna().to_numpy() if kind == "ip" else False)
         frame = frame[followed & (degree <= cap)]  # before the group-by: a fifth of the links at 1M
         entity, distinct = pd.factorize(frame["entity"])
+        # codes and counts as int32 (below 2**31 at any size one client holds): the links and the
+        # candidates' copies of them, per round, were most of expansion's memory at 1,000,000 accounts
         part = pd.DataFrame(
             {
-                "account": accounts.get_indexer(frame["account"]),
-                "entity": entity + offset,  # kinds apart: a template and an address never share a code
+                "account": accounts.get_indexer(frame["account"]).astype("int32"),
+                # kinds apart: a template and an address never share a code
+                "entity": (entity + offset).astype("int32"),
                 "requests": frame["requests"].to_numpy() if "requests" in frame.columns else 0,
                 # an address's proxy service (the farm's pool), -1 for none and for other kinds
                 "pool": pools.get_indexer(frame["proxy"]).astype("int32") if kind == "ip" else np.int32(-1),
-                "degree": frame["degree"].to_numpy(),
+                "degree": frame["degree"].to_numpy().astype("int32"),
             }
         )
         offset += len(distinct)
@@ -157,13 +160,14 @@ def _links(ev: Evidence, owner: pd.Series, params: dict) -> tuple[pd.DataFrame, 
     return pd.concat(parts, ignore_index=True), accounts
 
 
-def _split_links(links: pd.DataFrame, owner: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the links of ring members with their ring, `community`; the links of everyone else)."""
+def _split_links(links: pd.DataFrame, owner: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the links of ring members with their ring, `community`; per link, whether it is
+    everyone else's: a mask, where a copy of those links each round was a copy of most of them)."""
     account = links["account"].to_numpy()
     ring = np.full(max(int(account.max(initial=-1)), int(owner.index.max())) + 1, -1, dtype=np.int64)
     ring[owner.index.to_numpy()] = owner.to_numpy()
     mine = ring[account] >= 0
-    return links[mine].assign(community=ring[account[mine]]), links[~mine]
+    return links[mine].assign(community=ring[account[mine]]), ~mine
 
 
 def _pair_key(code: np.ndarray, community: np.ndarray, n: int) -> np.ndarray:
@@ -208,23 +212,24 @@ class _RingUse:
         return np.where(self.keys[at] == key, self.members[at], 0)
 
 
-def _candidates(free: pd.DataFrame, use: _RingUse, params: dict) -> pd.DataFrame:
+def _candidates(links: pd.DataFrame, free: np.ndarray, use: _RingUse, params: dict) -> pd.DataFrame:
     """Links of every (candidate account, ring) pair: accounts outside the found rings
-    (`free`: their links) that use an entity leaning to a ring, with all their links,
-    tagged with that ring."""
+    (`free`: which `links` are theirs) that use an entity leaning to a ring, with all their
+    links, tagged with that ring."""
     lean = use.leaning(params)
     lean = pd.DataFrame({"entity": lean // use.n, "community": lean % use.n})
-    reaching = free.loc[free["entity"].isin(lean["entity"]).to_numpy(), ["account", "entity"]]
+    reaching = links.loc[free & links["entity"].isin(lean["entity"]).to_numpy(), ["account", "entity"]]
     pairs = reaching.merge(lean, on="entity")[["account", "community"]].drop_duplicates()
     if pairs.empty:
-        return free.iloc[:0].assign(community=pd.Series(dtype="int64"))
-    return _tagged(free, pairs)
+        return links.iloc[:0].assign(community=pd.Series(dtype="int64"))
+    return _tagged(links, pairs)
 
 
 def _tagged(links: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """`links.merge(pairs, on="account")` (pairs: account, community; accounts are codes):
     each link of an account once per ring it is paired with, in the links' order, by
-    positions (the merge's copies and indexers were expansion's peak at 1,000,000 accounts)."""
+    positions (the merge's copies and indexers were expansion's peak at 1,000,000 accounts).
+    The paired accounts are outside the rings, so every link of theirs is a free one."""
     account = links["account"].to_numpy()
     pairs = pairs.sort_values("account", kind="stable")
     paired = np.bincount(pairs["account"].to_numpy(), minlength=int(account.max(initial=-1)) + 1)
@@ -259,7 +264,7 @@ def _holdings(
     cand: pd.DataFrame,
     use: _RingUse,
     pools: pd.MultiIndex,
-    tpl_total: pd.Series,
+    tpl_total: np.ndarray,
     scripted: pd.Index,
     params: dict,
 ) -> pd.DataFrame:
@@ -303,8 +308,9 @@ def _holdings(
     return per
 
 
-def _per_pair(own: pd.DataFrame, tpl_total: pd.Series) -> pd.DataFrame:
-    """Counts of the ring-only links `own` per (account, ring), with the traffic share."""
+def _per_pair(own: pd.DataFrame, tpl_total: np.ndarray) -> pd.DataFrame:
+    """Counts of the ring-only links `own` per (account, ring), with the traffic share
+    (`tpl_total`: each account's template traffic, at its code)."""
     by = [own["account"], own["community"]]
     kind = own["kind"]
     per = pd.DataFrame(
@@ -316,7 +322,7 @@ def _per_pair(own: pd.DataFrame, tpl_total: pd.Series) -> pd.DataFrame:
         }
     )
     per.index.names = ["account", "community"]
-    total = tpl_total.reindex(per.index.get_level_values("account")).fillna(0).to_numpy()
+    total = tpl_total[per.index.get_level_values("account").to_numpy()]
     per["share"] = np.where(total > 0, per["requests"].to_numpy() / np.maximum(total, 1), 0.0)
     return per
 
@@ -406,11 +412,13 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         return Joined(empty, 0)
     links, accounts = _links(ev, owner, params)
     owner = pd.Series(owner.to_numpy(), index=accounts.get_indexer(owner.index))  # by account code from here
-    # each account's traffic on all its templates (its TOTALS), looked up by account code
-    tpl_total = pd.Series(
-        ev.accounts["template_requests"].to_numpy(), index=accounts.get_indexer(ev.accounts["account"])
-    )
+    # each account's traffic on all its templates (its TOTALS), at its account code (0 for
+    # an account without a row): an array, where a Series by code kept a hash of a million codes
+    tpl_total = np.zeros(len(accounts), dtype=np.int64)
+    tpl_total[accounts.get_indexer(ev.accounts["account"])] = ev.accounts["template_requests"].to_numpy()
     scripted = pd.Index(accounts.get_indexer(scripted_accounts(ev.accounts)))
+    # the ids by position from here, without the hash table the lookups built (32 MB at 1,000,000)
+    accounts = pd.Index(accounts.to_numpy(), name=accounts.name)
     joined: list[pd.DataFrame] = []
     merged: dict[int, int] = {}
     rounds = 0
@@ -418,7 +426,7 @@ def expand_rings(ev: Evidence, owner: pd.Series, params: dict) -> Joined:
         rounds += 1
         ring_links, free = _split_links(links, owner)
         use = _RingUse.of(ring_links)
-        cand = _candidates(free, use, params)
+        cand = _candidates(links, free, use, params)
         if cand.empty:
             break
         held = _holdings(cand, use, _ring_pools(ring_links, owner, params), tpl_total, scripted, params)

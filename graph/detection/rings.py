@@ -186,44 +186,60 @@ def persist(
         for _, row in rings.iterrows()
     ]
     existed = dict(zip(rings["community"], rings["existed"], strict=True))
-    member_rows = [
+    members = members.assign(
+        ring=members["community"].map(matched), ring_existed=members["community"].map(existed).astype(bool)
+    )
+    kept = set(matched.values())  # once: a set built per ring made this quadratic (22 s at 21,000 rings)
+    retired = [r["id"] for r in state if r["id"] not in kept and r["status"] != "retired"]
+    seeds = pd.Series(dtype="int64") if communities is None else communities
+    with session(driver, write=True) as s:
+        s.execute_write(_write, ring_rows, members, retired, run, at, seeds)
+    return rings
+
+
+def _member_rows(members: pd.DataFrame) -> list[dict]:
+    """UPSERT_MEMBERS' rows of `members` (with their ring's id, `ring`, and `ring_existed`)."""
+    return [
         {
             "account": row.account,
-            "ring": matched[int(row.community)],
-            "ring_existed": bool(existed[row.community]),
+            "ring": row.ring,
+            "ring_existed": bool(row.ring_existed),
             "evidence": row.evidence,
             "strength": float(row.strength),
             "private_share": float(row.private_share),
         }
         for row in members.itertuples()
     ]
-    kept = set(matched.values())  # once: a set built per ring made this quadratic (22 s at 21,000 rings)
-    retired = [r["id"] for r in state if r["id"] not in kept and r["status"] != "retired"]
-    seeds = [] if communities is None else [[a, int(c)] for a, c in communities.items()]
-    with session(driver, write=True) as s:
-        s.execute_write(_write, ring_rows, member_rows, retired, run, at, seeds)
-    return rings
+
+
+WRITE_BATCH = 20_000  # rows per statement; each batch's rows are built as it is sent
 
 
 def _write(
     tx: neo4j.ManagedTransaction,
     ring_rows: list[dict],
-    member_rows: list[dict],
+    members: pd.DataFrame,
     retired: list[str],
     run: dict,
     at: str,
-    seeds: list[list],
+    seeds: pd.Series,
 ) -> None:
-    # One transaction: a detection run lands whole or not at all.
+    # One transaction: a detection run lands whole or not at all. The members' and seeds'
+    # rows are built a batch at a time (all at once, a million [account, community] lists
+    # were the largest thing in the process at 1,000,000 accounts), and again if the driver
+    # retries the transaction.
     decided = list(DECIDED_STATUSES)
     keys = ("kind", "delivery", "partner", "counts", "communities", "region", "touched", "replaced")
     tx.run(CREATE_RUN, run=dict.fromkeys(keys) | run | {"at": at}).consume()
-    for i in range(0, len(seeds), 20_000):
-        tx.run(SET_COMMUNITIES, rows=seeds[i : i + 20_000]).consume()
+    for i in range(0, len(seeds), WRITE_BATCH):
+        part = seeds.iloc[i : i + WRITE_BATCH]
+        rows = [[a, int(c)] for a, c in zip(part.index, part.to_numpy(), strict=True)]
+        tx.run(SET_COMMUNITIES, rows=rows).consume()
     tx.run(UPSERT_RINGS, rings=ring_rows, at=at, run_id=run["id"], decided=decided).consume()
     tx.run(DROP_LEAVERS, rings=ring_rows, run_id=run["id"]).consume()
-    for i in range(0, len(member_rows), 20_000):
-        tx.run(UPSERT_MEMBERS, members=member_rows[i : i + 20_000], at=at, run_id=run["id"]).consume()
+    for i in range(0, len(members), WRITE_BATCH):
+        rows = _member_rows(members.iloc[i : i + WRITE_BATCH])
+        tx.run(UPSERT_MEMBERS, members=rows, at=at, run_id=run["id"]).consume()
     tx.run(RETIRE, ids=retired, decided=decided, run_id=run["id"]).consume()
     tx.run(COUNT_NEW, ids=[r["id"] for r in ring_rows], decided=decided).consume()
 

@@ -130,10 +130,13 @@ def _binding(
     """For the rows of `frame` (account, entity, degree, ...): which have their account in
     `community` (`mask`), and for those rows their community, the entity's users in that
     community (`inside`; `degree` is its users in all) and whether the entity is `bound`
-    to the community. `of_link`, when given, is each row's community (NaN for an account
+    to the community. `of_link`, when given, is each row's community (-1 for an account
     outside `community`), so that batches need not look each link's account up again."""
-    ring = frame["account"].map(community).to_numpy() if of_link is None else of_link
-    mask = pd.notna(ring)
+    if of_link is None:
+        ring = frame["account"].map(community).to_numpy()
+        mask = pd.notna(ring)
+    else:
+        ring, mask = of_link, of_link >= 0
     ring = ring[mask].astype(np.int64)
     entity = pd.factorize(frame["entity"].to_numpy()[mask])[0].astype(np.int64)
     ring_code = pd.factorize(ring)[0]
@@ -145,16 +148,14 @@ def _binding(
 
 def _bound(frame: pd.DataFrame, community: pd.Series, share: float, of_link: np.ndarray | None = None) -> pd.DataFrame:
     """Rows of `frame` (account, entity, ...) whose account is in `community`, with its
-    `community`, the entity's users in that community (`inside`) and in all (`degree`), and
-    whether the entity is `bound` to the community (`of_link`: see `_binding`)."""
-    mask, ring, inside, bound = _binding(frame, community, share, of_link)
+    `community` and whether the entity is `bound` to the community (`of_link`: see `_binding`)."""
+    mask, ring, _, bound = _binding(frame, community, share, of_link)
     # taken block by block: a masked frame would need a .copy() before new columns (a second
     # copy of every column, 3 s at 1,000,000 accounts), and a frame built column by column
     # copies them once more to stack its blocks (0.25 GiB at 1,000,000 accounts)
     f = frame.take(np.flatnonzero(mask))
     f.index = pd.RangeIndex(len(f))
     f["community"] = ring
-    f["inside"] = inside
     f["bound"] = bound
     return f
 
@@ -216,7 +217,8 @@ def score_communities(
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
     sizes = community.value_counts()
-    community = community[community.map(sizes) >= p["min_size"]]
+    # (a mask, not a Series: aligning it hashed a million account ids, kept with the index)
+    community = community[(community.map(sizes) >= p["min_size"]).to_numpy()]
     if community.empty:
         return _empty_rings(), _empty_members()
     batches = community_batches(sizes[sizes >= p["min_size"]], SCORE_BATCH)
@@ -224,19 +226,26 @@ def score_communities(
         return _score(ev, community, p, joined, threshold)
     # each community is scored from its own members' links alone, so batches of communities
     # give the rings one pass over all of them gives, with a batch's links in memory at a time;
-    # the links stay where they are, each with its community (NaN outside the batch)
-    of_link = {name: getattr(ev, name)["account"].map(community).to_numpy() for name in LINK_TABLES}
+    # the links stay where they are, each with its community (-1 outside the batch; int32 where
+    # the ids allow: a float per link with NaN for none was 46 MB at 1,000,000 accounts)
+    code = np.int32 if int(community.max()) < np.iinfo(np.int32).max else np.int64
+    of_link = {
+        name: getattr(ev, name)["account"].map(community).fillna(-1).to_numpy().astype(code) for name in LINK_TABLES
+    }
     of_account = ev.accounts["account"].map(community).to_numpy()
     of_private = ev.private["account"].map(community).to_numpy()
     rings, members = [], []
     for batch in batches:
         part = Evidence(
-            accounts=ev.accounts[np.isin(of_account, batch)],
+            accounts=ev.accounts.iloc[:0],  # the batch's are `by_account`: one copy of their rows, not two
             **{name: getattr(ev, name) for name in LINK_TABLES},
             population=ev.n_accounts,
             private=ev.private[np.isin(of_private, batch)],
         )
-        r, m = _score(part, community[np.isin(community.to_numpy(), batch)], p, joined, threshold, (of_link, batch))
+        by_account = ev.accounts[np.isin(of_account, batch)].set_index("account")
+        in_batch = community[np.isin(community.to_numpy(), batch)]
+        r, m = _score(part, in_batch, p, joined, threshold, (of_link, batch), by_account)
+        del by_account
         if len(r):  # (an empty part's columns would turn the others' dtypes to object)
             rings.append(r)
             members.append(m)
@@ -281,19 +290,22 @@ def _score(
     joined: pd.Series | None,
     threshold: float | None = None,
     batch: tuple[dict[str, np.ndarray], np.ndarray] | None = None,
+    by_account: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """score_communities over the communities `community` (each of at least min_size);
-    `batch`: (per link table, each link's community; the communities of this batch)."""
+    `batch`: (per link table, each link's community; the communities of this batch);
+    `by_account`: the accounts' rows indexed by account (else `ev.accounts`')."""
 
     def bound(name: str) -> pd.DataFrame:
         of_batch = None
-        if batch is not None:  # each link's community in this batch, NaN outside (see `_binding`)
+        if batch is not None:  # each link's community in this batch, -1 outside (see `_binding`)
             of_link, ids = batch
-            of_batch = np.where(np.isin(of_link[name], ids), of_link[name], np.nan)
+            of_batch = np.where(np.isin(of_link[name], ids), of_link[name], -1)
         return _bound(getattr(ev, name), community, p["bound_share"], of_batch)
 
     tpl, pay, ips = bound("templates"), bound("payments"), bound("ips")
-    by_account = ev.accounts.set_index("account")  # with the TOTALS over all their links
+    if by_account is None:
+        by_account = ev.accounts.set_index("account")  # with the TOTALS over all their links
     m = _members(community, tpl, pay, ips, by_account, p, joined)
     if m.empty:
         return _empty_rings(), _empty_members()
