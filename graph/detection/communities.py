@@ -34,7 +34,7 @@ import pandas as pd
 
 from graph.db.connection import DatabaseUnavailable, gds_client, read, target_of
 from graph.db.gds_session import GdsSessionError, SessionConfig, first_line, open_session, session_config
-from graph.detection.evidence import Evidence, has_link_edges, link_edges, pairs_within
+from graph.detection.evidence import Evidence, chunked_pairs, has_link_edges, link_edges
 
 # Per kind of entity: its label, the account's relationship to it, and the parameters of
 # its degree cap and weight. Every projection's link body is built from this one table.
@@ -379,7 +379,7 @@ def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndar
     accounts: each account is linked to the first account that held its key (in this
     chunk or an earlier one), and the links found so far are folded into one
     representative per component before the next chunk. So memory holds one chunk's
-    pairs (position arrays, `pairs_within`), the distinct keys and a label per account,
+    pairs (position arrays, `chunked_pairs`), the distinct keys and a label per account,
     not every key of every account (at 1,000,000 accounts, 1.4 GB for the large
     communities held together by a few popular templates). Returns (a, b, 0): no extra nodes.
     """
@@ -393,17 +393,10 @@ def _linked_by_pair(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndar
     rows, cols = rows[order], cols[order]
     del order
     width = int(cols.max()) + 1
-    _, first_link, degree = np.unique(rows, return_index=True, return_counts=True)
-    # chunks of whole accounts, each with about PAIR_CHUNK pairs
-    chunk = np.cumsum(degree * (degree - 1) // 2) // PAIR_CHUNK
-    bounds = np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1], True])
-    first_link = np.r_[first_link, len(rows)]
+    degree = np.unique(rows, return_counts=True)[1]
     seen_keys, seen_first = empty, empty  # sorted keys met so far, and the first account that held each
     rep = np.arange(n, dtype=np.int64)  # per account, its component's representative so far
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        i, j = pairs_within(degree[start:stop])
-        i += first_link[start]
-        j += first_link[start]
+    for i, j in chunked_pairs(degree, PAIR_CHUNK):  # chunks of whole accounts
         col_i, col_j = cols[i], cols[j]
         differ = col_i != col_j  # (an entity listed twice for one account is not two)
         acc = rows[i[differ]]

@@ -26,6 +26,7 @@ weights and scoring then see the numbers a full read gives.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import neo4j
@@ -480,6 +481,21 @@ def pairs_within(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.repeat(position, later)
     step = np.arange(len(first), dtype=np.int64) - np.repeat(np.cumsum(later) - later, later)
     return first, first + 1 + step
+
+
+def chunked_pairs(sizes: np.ndarray, most: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`pairs_within(sizes)`, a chunk of whole groups at a time, each of about `most` pairs
+    (a group with more is a chunk of its own): positions in the whole layout, so that the
+    caller holds one chunk's pairs, not every pair at once."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if not len(sizes):
+        return
+    first_row = np.r_[0, np.cumsum(sizes)]
+    chunk = np.cumsum(sizes * (sizes - 1) // 2) // most
+    bounds = np.flatnonzero(np.r_[True, chunk[1:] != chunk[:-1], True])
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        i, j = pairs_within(sizes[start:stop])
+        yield i + first_row[start], j + first_row[start]
 
 
 def has_link_edges(ev: Evidence, params: dict) -> bool:

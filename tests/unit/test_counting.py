@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from graph.detection import fragments
-from graph.detection.evidence import Evidence, distinct_accounts, entity_degrees, pairs_within, users_per_entity
+from graph.detection.evidence import (
+    Evidence,
+    chunked_pairs,
+    distinct_accounts,
+    entity_degrees,
+    pairs_within,
+    users_per_entity,
+)
 from graph.detection.scoring import _ranked, _shares
 
 
@@ -107,3 +114,15 @@ def test_no_template_held_in_common_ties_no_communities():
     held = pd.DataFrame({"community": [1, 2], "entity": ["t1", "t2"], "account": ["a", "b"]})
     assert fragments.sharing_accounts(held).empty
     assert fragments.sharing_accounts(held.iloc[:0]).empty
+
+
+@pytest.mark.parametrize("most", [1, 3, 10, 1_000])
+def test_chunked_pairs_are_pairs_within_a_chunk_of_whole_groups_at_a_time(most):
+    sizes = np.random.default_rng(most).integers(0, 9, 40)
+    chunks = list(chunked_pairs(sizes, most))
+    first, second = pairs_within(sizes)
+    assert np.array_equal(np.concatenate([i for i, _ in chunks]), first)
+    assert np.array_equal(np.concatenate([j for _, j in chunks]), second)
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    seen = [set(group[i]) for i, _ in chunks]
+    assert all(not (a & b) for k, a in enumerate(seen) for b in seen[k + 1 :])  # no group split across chunks
