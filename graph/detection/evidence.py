@@ -314,7 +314,7 @@ def _typed(ev: Evidence) -> Evidence:
     # flag): at 1,000,000 accounts the templates' weights alone were 35 MB of None pointers
     for name in ("accounts", *LINK_TABLES):
         frame = getattr(ev, name)
-        if "partner_flagged" in frame.columns and not frame["partner_flagged"].fillna(False).astype(bool).any():
+        if not any_flagged(frame):
             setattr(ev, name, frame.drop(columns=["partner_flagged", "partner_weight"], errors="ignore"))
     for f in (ev.ips, ev.templates):
         if len(f):
@@ -327,6 +327,16 @@ def _typed(ev: Evidence) -> Evidence:
         for name in TOTALS[:-1]:
             ev.accounts[name] = ev.accounts[name].astype("int64")
     return ev
+
+
+def rows_flagged(frame: pd.DataFrame) -> pd.Series:
+    """Per row (with `partner_flagged`), whether partners flagged its entity (or account)."""
+    return frame["partner_flagged"].fillna(False).astype(bool)
+
+
+def any_flagged(frame: pd.DataFrame) -> bool:
+    """Whether partners flagged any row's entity (a frame without the column: none)."""
+    return "partner_flagged" in frame.columns and bool(rows_flagged(frame).any())
 
 
 def entity_degrees(frame: pd.DataFrame) -> pd.Series:

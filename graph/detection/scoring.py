@@ -48,7 +48,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import LINK_TABLES, Evidence, distinct_accounts
+from graph.detection.evidence import LINK_TABLES, Evidence, any_flagged, distinct_accounts, rows_flagged
 from graph.vocabulary import FEATURES
 
 DEFAULT_THRESHOLD = 0.5
@@ -319,7 +319,7 @@ def _score(
     # partner_share needs the members' links only where partners flagged something (a member's
     # ties in every table then count: an unflagged one weighs 0)
     flagged = ()
-    if any(_any_flagged(frame) for frame in links.values()):
+    if any(any_flagged(frame) for frame in links.values()):
         flagged = tuple(frame[of_kept[name]] for name, frame in links.items())
     on_bound = np.where(tpl["bound"].to_numpy() & of_kept["templates"], tpl["requests"].to_numpy(), 0)
     bound_requests = pd.Series(on_bound).groupby(tpl["community"].to_numpy()).sum()
@@ -518,20 +518,11 @@ def partner_weight(frame: pd.DataFrame) -> pd.Series:
     (evidence without the column, or flags imported before weights were kept)."""
     if "partner_flagged" not in frame.columns:
         return pd.Series(0.0, index=frame.index)
-    flagged = _flagged(frame)
+    flagged = rows_flagged(frame)
     weight = pd.Series(1.0, index=frame.index)
     if "partner_weight" in frame.columns:
         weight = pd.to_numeric(frame["partner_weight"], errors="coerce").fillna(1.0).clip(0.0, 1.0)
     return weight.where(flagged, 0.0)
-
-
-def _flagged(frame: pd.DataFrame) -> pd.Series:
-    """Per row, whether partners flagged its entity (or account)."""
-    return frame["partner_flagged"].fillna(False).astype(bool)
-
-
-def _any_flagged(frame: pd.DataFrame) -> bool:
-    return "partner_flagged" in frame.columns and bool(_flagged(frame).any())
 
 
 def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.Series, p: dict) -> pd.Series:
@@ -550,7 +541,7 @@ def partner_share(acc: pd.DataFrame, links: tuple[pd.DataFrame, ...], kept: pd.S
     or used by too many), and a flag on one thing a benign group shares among many (a
     team's office address next to its card and its own templates) adds little.
     """
-    if not any(_any_flagged(frame) for frame in (acc, *links)):
+    if not any(any_flagged(frame) for frame in (acc, *links)):
         # no partner flag in the evidence: every weight is 0 (and at 1,000,000 accounts the
         # group-bys below cost 3 s to say so)
         return pd.Series(0.0, index=kept.index).groupby(kept).mean()
