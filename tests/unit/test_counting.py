@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from graph.detection import fragments
+from graph.detection.communities import with_evidence_ids
 from graph.detection.evidence import (
     Evidence,
     chunked_pairs,
@@ -126,3 +127,20 @@ def test_chunked_pairs_are_pairs_within_a_chunk_of_whole_groups_at_a_time(most):
     group = np.repeat(np.arange(len(sizes)), sizes)
     seen = [set(group[i]) for i, _ in chunks]
     assert all(not (a & b) for k, a in enumerate(seen) for b in seen[k + 1 :])  # no group split across chunks
+
+
+def test_communities_are_indexed_by_the_evidences_own_id_strings():
+    ids = [f"acct-{i}" for i in range(4)]
+    empty = pd.DataFrame({"account": [], "entity": []})
+    ev = Evidence(accounts=pd.DataFrame({"account": ids}), payments=empty, ips=empty, templates=empty)
+    # a backend's stream: equal strings, other objects, and one account the read did not see
+    streamed = ["".join(list(ids[2])), "".join(list(ids[0])), "acct-late"]
+    raw = pd.Series([7, 8, 9], index=pd.Index(streamed, dtype=object), name="community")
+    assert streamed[0] is not ids[2]
+
+    community = with_evidence_ids(raw, ev)
+
+    assert community.to_dict() == {"acct-2": 7, "acct-0": 8, "acct-late": 9}
+    assert community.index[0] is ev.accounts["account"].iloc[2]
+    assert community.index[1] is ev.accounts["account"].iloc[0]
+    assert community.index[2] is streamed[2]
