@@ -3,10 +3,14 @@ AS numbers stored as floats, duplicates across chunks, absent columns (no databa
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.contract import MAX_ASN, MAX_REQUESTS, validate
+from graph.vocabulary import canonical_ip
+from ingest.contract import MAX_ASN, MAX_REQUESTS, TEXT, _iso_ms, canonical_ips, epoch_ms, printable, validate
 
 T1, T2 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 
@@ -96,3 +100,59 @@ def test_an_absent_time_column_quarantines_the_rows_without_an_error(kind):
     )
     checked = validate(kind, frame)
     assert list(checked.invalid["_reason"]) == ["missing first_seen"]
+
+
+def _plain_times(rng: random.Random, n: int) -> list[str]:
+    """YYYY-MM-DDTHH:MM:SSZ texts, many of them no date (month 13, February 30, hour 24,
+    second 60, years beyond pandas' clock)."""
+    texts = []
+    for _ in range(n):
+        year = rng.choice([rng.randint(0, 9999), rng.randint(1600, 2300), 1677, 1678, 2261, 2262, 1900, 2000, 2100])
+        month, day = rng.choice([rng.randint(0, 13), 2]), rng.choice([rng.randint(0, 32), 28, 29, 30, 31])
+        hour, minute, second = rng.randint(0, 25), rng.randint(0, 60), rng.choice([rng.randint(0, 61), 59, 60])
+        texts.append(f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z")
+    return texts
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_plain_times_are_read_as_pandas_reads_them(seed):
+    texts = pd.Series(
+        [*_plain_times(random.Random(seed), 20_000), " 2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00"]
+    )
+    fast = epoch_ms(texts).to_numpy()
+    by_pandas = _iso_ms(texts.astype(TEXT).str.strip()).to_numpy(dtype=float)
+    assert np.isnan(by_pandas).mean() > 0.5  # (most are no date: the test covers the rejects)
+    np.testing.assert_array_equal(fast, by_pandas)  # NaN where NaN, the same milliseconds elsewhere
+
+
+ODD_TEXTS = [
+    "192.0.2.1",
+    " 192.0.2.1\t",
+    "01.2.3.4",
+    "256.0.0.1",
+    "1.2.3",
+    "::ffff:192.0.2.1",
+    "2001:DB8::1",
+    "fe80::1%eth0",
+    "",
+    "   ",
+    None,
+    "1.2.3.4\x1c",
+    "１.２.３.４",
+    "acct-1",
+    "a\x00b",
+    "é",
+    "a\u2028b",
+    "~",
+]
+
+
+def test_addresses_are_canonical_ip_of_each_text():
+    texts = pd.Series(ODD_TEXTS * 3)
+    expected = [canonical_ip(t) if isinstance(t, str) and t.strip() else None for t in texts]
+    assert canonical_ips(texts).tolist() == expected
+
+
+def test_printable_is_str_isprintable_of_each_text():
+    texts = pd.Series(ODD_TEXTS * 3)
+    assert printable(texts).tolist() == [isinstance(t, str) and t.isprintable() for t in texts]
