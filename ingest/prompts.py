@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import re
 import unicodedata
 from pathlib import Path
@@ -57,6 +56,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ingest.contract import canonical_ips, printable
 from ingest.files import FORMATS, TableSink, iso_utc
 
 CHUNK_ROWS = 100_000
@@ -253,19 +253,6 @@ def _read_chunks(path: Path):
         raise ValueError(f"{path.name}: request log must be .csv or .jsonl (optionally .gz)")
 
 
-def _canonical_ips(values: pd.Series) -> pd.Series:
-    """Canonical text of each address (compressed IPv6, IPv4 as is); empty when invalid.
-    One ipaddress parse per distinct value."""
-    uniq = values.unique()
-    canon = {}
-    for v in uniq:
-        try:
-            canon[v] = str(ipaddress.ip_address(v.strip()))
-        except ValueError:
-            canon[v] = ""
-    return values.map(canon)
-
-
 _TIME_PART = re.compile(r"[T ]\d")
 _ZONED = r"[T ]\d[^Zz+-]*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 
@@ -282,7 +269,7 @@ def _parse_ts(values: pd.Series) -> pd.Series:
 
 
 def _printable_id(s: pd.Series) -> pd.Series:
-    return (s.str.len() <= 128) & s.map(str.isprintable)
+    return (s.str.len() <= 128) & printable(s)
 
 
 def hash_prompt_log(log_path: Path, out_dir: Path, fmt: str = "csv") -> dict:
@@ -320,7 +307,7 @@ def hash_prompt_log(log_path: Path, out_dir: Path, fmt: str = "csv") -> dict:
             {
                 "account_id": acct[ok],
                 "secs": secs.astype(np.int64),
-                "ip": _canonical_ips(chunk["ip"][ok]),
+                "ip": canonical_ips(chunk["ip"][ok]).fillna(""),  # (the contract's rule, so ingest keeps them as they are)
                 "capability": chunk["capability"][ok].str.strip(),
                 "prompt": chunk["prompt"][ok],
             }
