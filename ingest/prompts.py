@@ -307,7 +307,8 @@ def hash_prompt_log(log_path: Path, out_dir: Path, fmt: str = "csv") -> dict:
             {
                 "account_id": acct[ok],
                 "secs": secs.astype(np.int64),
-                "ip": canonical_ips(chunk["ip"][ok]).fillna(""),  # (the contract's rule, so ingest keeps them as they are)
+                # the contract's rule for addresses, so ingest keeps them as they are
+                "ip": canonical_ips(chunk["ip"][ok]).fillna(""),
                 "capability": chunk["capability"][ok].str.strip(),
                 "prompt": chunk["prompt"][ok],
             }
