@@ -95,7 +95,7 @@ def map_large_blocks() -> None:
     glibc starts at that threshold but raises it (up to 32 MiB) each time a mapped block is
     freed, so after the first step most of detection's arrays were carved from the heap,
     and what they left when freed stayed in the process under the next step's peak. Fixed,
-    the client's peak at 1,000,000 accounts was 37 MiB lower (see docs/scale.md); no slower
+    the client's peak at 1,000,000 accounts was 38 MiB lower (see docs/scale.md); no slower
     (a fresh mapping per large array). A no-op where the C library is not glibc."""
     try:
         libc = ctypes.CDLL(None)
