@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from ingest.files import iso_utc_ms
+
 TEXT = "string[pyarrow]"
 
 
@@ -294,8 +296,7 @@ def _column(frame: pd.DataFrame, col: str, is_time: bool) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if is_time:  # epoch milliseconds -> 2026-03-01T09:15:00.000Z (a null stays null)
-        stamps = array.cast(pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
-        return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
+        return iso_utc_ms(array.cast(pa.int64()))
     return array
 
 

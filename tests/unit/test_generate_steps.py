@@ -12,12 +12,13 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
 from ingest.contract import FILES
-from ingest.files import FORMATS, TableSink, iso_utc, schema
+from ingest.files import FORMATS, TableSink, iso_utc, iso_utc_ms, schema
 from ingest.generate import MIN_ACCOUNTS, generate_world
 from ingest.generate.arrays import cumcount, expand, pick_window
 from ingest.generate.benign import draw_benign_groups
@@ -213,3 +214,17 @@ def test_schema_follows_the_contract():
     assert schema("ip_intel").field("asn").type == pa.int64()
     assert schema("accounts").field("created_at").type == pa.string()
     assert FORMATS == {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet"}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_iso_utc_ms_writes_what_arrows_strftime_writes(seed):
+    rng = np.random.default_rng(seed)
+    millis = rng.integers(-9_000_000_000_000, 9_000_000_000_000, 50_000)  # 1684 to 2255
+    values = pa.array(millis, pa.int64(), mask=rng.random(len(millis)) < 0.1)
+    by_arrow = pc.strftime(values.cast(pa.timestamp("ms", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+    assert iso_utc_ms(values).equals(by_arrow)  # the same text, nulls where null
+    assert iso_utc_ms(values.slice(7, 1000)).equals(by_arrow.slice(7, 1000))
+    assert iso_utc_ms(pa.array([-1, 0], pa.int64())).to_pylist() == [
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+    ]
