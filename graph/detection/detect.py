@@ -77,10 +77,8 @@ def release_freed_memory() -> None:
     anew, so what one step freed (0.1-0.2 GiB at 1,000,000 accounts, scattered among blocks
     still in use) sat under the next step's peak. A no-op where the C library has no
     malloc_trim (not glibc)."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    if trim := _glibc("malloc_trim"):
+        trim(0)
 
 
 # glibc's mallopt parameters (malloc.h)
@@ -97,12 +95,17 @@ def map_large_blocks() -> None:
     and what they left when freed stayed in the process under the next step's peak. Fixed,
     the client's peak at 1,000,000 accounts was 38 MiB lower (see docs/scale.md); no slower
     (a fresh mapping per large array). A no-op where the C library is not glibc."""
+    if mallopt := _glibc("mallopt"):
+        mallopt(M_MMAP_THRESHOLD, OWN_MAPPING)
+        mallopt(M_TRIM_THRESHOLD, OWN_MAPPING)
+
+
+def _glibc(name: str):
+    """The C library's function `name`, or None where it has none (not glibc)."""
     try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(M_MMAP_THRESHOLD, OWN_MAPPING)
-        libc.mallopt(M_TRIM_THRESHOLD, OWN_MAPPING)
+        return getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 def detect(
