@@ -14,6 +14,8 @@ differ only in the behaviour weights used after community detection:
     a third for scripted accounts too   expansion asks an account without prompts of its own for the
                    same share of its traffic as any other (expand_scripted_share)
     without merging fragments   no graph.detection.fragments step
+    without the member share rule   scoring keeps a member on one bound template and bound addresses
+                   whatever share of its traffic the template carries (graph.detection.scoring)
     without merging or no_own_prompts   neither of this round's two additions (the pipeline as it was)
 
 Each variant is scored against the world's truth: precision, recall, F1, recall of the
@@ -54,6 +56,7 @@ def variants() -> dict[str, dict]:
     out["without the proxy pool"] = {"expand_pool_members": float("inf")}  # no service is any ring's pool
     out["a third for scripted accounts too"] = {"expand_scripted_share": DEFAULT_PARAMS["expand_min_share"]}
     out["without merging fragments"] = {"merge_fragments": False}
+    out["without the member share rule"] = {"member_share_rule": False}
     out["without merging or no_own_prompts"] = {"merge_fragments": False, "weights": {**weights, "no_own_prompts": 0.0}}
     return out
 

@@ -357,13 +357,17 @@ def users_per_entity(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(degree, index=pd.Index(names, name="entity"), name="account")
 
 
-def scripted_accounts(accounts: pd.DataFrame) -> pd.Index:
-    """Accounts (of evidence's `accounts`, with TOTALS) that used templates and never sent a
-    prompt of their own: a prompt of one's own is a template no other account used (`degree`
+def is_scripted(accounts: pd.DataFrame) -> pd.Series:
+    """Per row of accounts with TOTALS, whether the account used templates and never sent a
+    prompt of its own: a prompt of one's own is a template no other account used (`degree`
     1). People write some prompts nobody else sends; a farm's accounts run its templates
-    (scoring's `no_own_prompts`, expansion's `expand_scripted_share`)."""
-    scripted = (accounts["template_links"] > 0) & (accounts["own_prompts"] == 0)
-    return pd.Index(accounts.loc[scripted.to_numpy(), "account"])
+    (scoring's `no_own_prompts` and member rule, expansion's `expand_scripted_share`)."""
+    return (accounts["template_links"] > 0) & (accounts["own_prompts"] == 0)
+
+
+def scripted_accounts(accounts: pd.DataFrame) -> pd.Index:
+    """The ids of evidence's `accounts` that are scripted (see `is_scripted`)."""
+    return pd.Index(accounts.loc[is_scripted(accounts).to_numpy(), "account"])
 
 
 def shared(links: pd.DataFrame, proxies: bool = False) -> np.ndarray:

@@ -6,8 +6,11 @@ A community is only a candidate. For each one:
    their users) inside the community. A VPN exit shared with hundreds of strangers is not
    bound; a template used only by the farm is.
 2. *Member evidence*: each member is kept only if it holds enough bound entities itself
-   (a bound card, or >= 2 bound templates, or a bound template and bound addresses). A
-   bystander who shares one proxy exit with a farm is dropped, whatever Leiden said.
+   (a bound card, or >= 2 bound templates, or a bound template and bound addresses with a
+   third of its template traffic on the bound templates, a fifth if it never sent a prompt
+   of its own: expansion's rule for the same evidence). A bystander who shares one proxy
+   exit with a farm is dropped, whatever Leiden said, and so is a proxy user who borrowed
+   one of the farm's templates for a small part of its traffic.
    (Afterwards graph.detection.expand lets found rings take in accounts tied to them only
    by their ring-only entities; `joined` names those, and they are members as they are.)
 3. *Features* of the kept members (each in [0, 1]):
@@ -48,7 +51,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import LINK_TABLES, Evidence, any_flagged, distinct_accounts, rows_flagged
+from graph.detection.evidence import LINK_TABLES, Evidence, any_flagged, distinct_accounts, is_scripted, rows_flagged
 from graph.vocabulary import FEATURES
 
 DEFAULT_THRESHOLD = 0.5
@@ -70,6 +73,9 @@ DEFAULT_PARAMS: dict = {
     "min_size": 3,
     "bound_share": 0.5,
     "min_shared": 2,  # bound entities two members must share to stay in one ring (communities.refine)
+    # a member on one bound template and addresses only needs expand_min_share of its template traffic
+    # on the bound templates (expand_scripted_share without a prompt of its own), as expansion asks
+    "member_share_rule": True,
     "burst_hours": 72,
     # a low-score candidate bigger than this (share of all accounts, and at least min size) is the
     # background population glued together by popular things, not a ring (graph.detection.detect.drop_background)
@@ -381,7 +387,15 @@ def _members(
     m["strength"] = (
         2.0 * (m["bound_cards"] > 0) + np.minimum(m["bound_templates"], 2) + 0.5 * np.minimum(m["bound_ips"], 2)
     )
-    m = m[(m["strength"] >= 2.0) | m.index.isin(joined.index if joined is not None else [])]
+    # one bound template and addresses (no card, no second template) is the evidence of an
+    # account that borrowed a farm's template and goes out through the same proxy service:
+    # kept, as expansion would take it in, only with a third of its template traffic on the
+    # bound templates (a fifth when it never sent a prompt of its own)
+    weak = (m["bound_cards"] == 0) & (m["bound_templates"] < 2)
+    scripted = is_scripted(by_account.reindex(m.index)).to_numpy()
+    need = np.where(scripted, p["expand_scripted_share"], p["expand_min_share"])
+    strong = (m["strength"] >= 2.0) & (~weak | (m["private_share"] >= need) | (not p["member_share_rule"]))
+    m = m[strong | m.index.isin(joined.index if joined is not None else [])]
     sizes = m.groupby("community").size()
     return m[m["community"].map(sizes) >= p["min_size"]]
 
@@ -567,8 +581,7 @@ def no_own_prompts(acc: pd.DataFrame, kept: pd.Series) -> pd.Series:
     member's own prompt is a template no other account used. Members with no template
     traffic say nothing either way and count as not scripted.
     """
-    scripted = (acc["template_links"] > 0) & (acc["own_prompts"] == 0)
-    return scripted.reindex(kept.index).astype(float).groupby(kept).mean()
+    return is_scripted(acc).reindex(kept.index).astype(float).groupby(kept).mean()
 
 
 def _burst(created: pd.Series, kept: pd.Series, window_s: float) -> pd.Series:
