@@ -23,7 +23,12 @@ Templates only: a shared card already binds its users in one community (and make
 member), and a farm's exits are shared with bystanders (graph.detection.expand's rule keeps
 those out).
 
-A community takes part when most of its accounts hold such links; two taking part are tied
+A community takes part when most of its accounts hold such links; in a community where they
+are a minority (a farm Leiden glued to the ordinary users by its camouflage), the accounts
+holding them take part as groups of their own, one per set of accounts tied by the templates
+they share (two farms' accounts in one community stay apart: farms keep their templates to
+themselves), each of at least `merge_min_shared` accounts; a group tied to nothing stays in
+its community. Two taking part are tied
 when, on each side, at least `merge_min_shared` accounts (or all of a smaller community's)
 hold templates the two share: one team member on a leaked farm template does not tie the
 team to the farm, while a farm's fragments, often single accounts, each use several of its
@@ -123,6 +128,40 @@ def sharing_accounts(held: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"x": x, "y": y}, index=index)
 
 
+def _split_minorities(links: pd.DataFrame, community: pd.Series, taking: pd.Index, p: dict) -> pd.Series:
+    """The holders of scarce links in communities that do not take part, split off: per
+    community, its holders tied through the templates they share (connected components of
+    their account-template links) become a community of their own when at least
+    `merge_min_shared` accounts hold it. Returns account -> new community id (above every
+    id of `community`) for the accounts split off.
+
+    Leiden can glue a farm to the background population by the popular templates its
+    accounts use as camouflage: at 1,000,000 accounts 2,766 of a hydra's 3,648 accounts were
+    in the 480,000-account community of ordinary users, where they are a small minority;
+    the farm's fragments outside it could not take them in, and expansion grew them back
+    as five rings instead of one (and an incremental run, whose region leaves that
+    community out, as one)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    minority = links[~links["community"].isin(taking)]
+    if minority.empty:
+        return pd.Series(dtype="int64")
+    account, accounts = pd.factorize(minority["account"])
+    template = pd.factorize(minority["entity"])[0] + len(accounts)
+    n = int(template.max()) + 1
+    graph = coo_matrix((np.ones(len(account), dtype=np.int8), (account, template)), shape=(n, n))
+    label = connected_components(graph, directed=False)[1][: len(accounts)]
+    # one group per (community, component): a farm's holders in two communities stay two groups
+    # (the usual tie rule joins them), and two farms' holders never share a component
+    own = community.reindex(accounts).to_numpy()
+    group = pd.factorize(pd.MultiIndex.from_arrays([own, label]))[0]
+    size = np.bincount(group)
+    keep = size[group] >= p["merge_min_shared"]
+    first_new = int(community.max()) + 1
+    return pd.Series(first_new + pd.factorize(group[keep])[0], index=accounts[keep], dtype="int64")
+
+
 def merge_fragments(ev: Evidence, community: pd.Series, p: dict) -> tuple[pd.Series, Merged]:
     """(account -> community, with fragments of one farm under one id; what was merged)."""
     from scipy.sparse import coo_matrix
@@ -132,9 +171,16 @@ def merge_fragments(ev: Evidence, community: pd.Series, p: dict) -> tuple[pd.Ser
     links = links[links["account"].isin(community.index)]
     links = links.assign(community=community.reindex(links["account"]).to_numpy())
     sizes = community.value_counts()
-    # a community takes part when most of its accounts hold such links
+    # a community takes part when most of its accounts hold such links; in the others, the
+    # holders tied by the templates they share take part as groups of their own
     holding = links.groupby("community")["account"].nunique() / sizes
     taking = holding.index[holding > 0.5]
+    split = _split_minorities(links, community, taking, p)
+    if len(split):
+        moved = split.reindex(links["account"]).to_numpy()
+        links = links.assign(community=np.where(pd.isna(moved), links["community"].to_numpy(), moved).astype("int64"))
+        taking = taking.append(pd.Index(split.unique()))
+        sizes = pd.concat([sizes, split.value_counts()])
     by_pair = sharing_accounts(links.loc[links["community"].isin(taking), ["community", "entity", "account"]])
     need = p["merge_min_shared"]
     x_size = sizes.reindex(by_pair.index.get_level_values(0)).to_numpy()
@@ -148,8 +194,12 @@ def merge_fragments(ev: Evidence, community: pd.Series, p: dict) -> tuple[pd.Ser
     b = ids.get_indexer(shared.index.get_level_values(1))
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(len(ids), len(ids)))
     _, labels = connected_components(graph, directed=False)
-    first_new = int(community.max()) + 1
+    first_new = int(max(community.max(), split.max() if len(split) else 0)) + 1
     target = pd.Series(first_new + labels, index=ids)
-    merged = community.map(target).fillna(community).astype("int64").rename(community.name)
-    moved = int(community.isin(ids).sum())
+    # a group split off and tied to nothing goes back to its community
+    grouped = community.copy()
+    tied_split = split[split.isin(ids)]
+    grouped.loc[tied_split.index] = tied_split.to_numpy()
+    merged = grouped.map(target).fillna(community).astype("int64").rename(community.name)
+    moved = int(grouped.isin(ids).sum())
     return merged, Merged(int(labels.max()) + 1, len(ids), moved)

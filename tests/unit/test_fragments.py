@@ -98,3 +98,58 @@ def test_nothing_to_merge_changes_nothing():
     assert merged.equals(community)
     assert what.components == 0
     assert what.summary(0.1).startswith("fragments: nothing to put together")
+
+
+FARM2 = [f"other{i:02d}" for i in range(12)]
+
+
+def glued(second_farm: bool = False) -> tuple[Evidence, pd.Series]:
+    """The world above with half the farm (30 accounts) glued by "Leiden" to the ordinary users
+    in one community of 70, where the farm's accounts are a minority; with `second_farm`, 12
+    accounts of another farm on 6 templates of its own in that community too."""
+    ev, community = world()
+    if second_farm:
+        rng = np.random.default_rng(2)
+        rows = [(a, f"other-tpl{t}", 12, "coding", False) for a in FARM2 for t in rng.choice(6, 3, replace=False)]
+        rows += [(a, "popular-0", 3, "chat", False) for a in FARM2]
+        templates = pd.concat([ev.templates, pd.DataFrame(rows, columns=list(ev.templates.columns[:5]))])
+        accounts = pd.concat([ev.accounts, pd.DataFrame({"account": FARM2, "created": 1.7e9, "email_domain": ""})])
+        ev = Evidence(accounts.assign(partner_flagged=False), ev.payments, ev.ips, templates.reset_index(drop=True))
+        community = pd.concat([community, pd.Series(300, index=FARM2)])
+    community[FARM[30:]] = 300
+    community[USERS] = 300
+    return ev, community.rename("community")
+
+
+def test_farm_accounts_glued_to_the_ordinary_users_rejoin_their_fragments():
+    ev, community = glued()
+    merged, _ = merge_fragments(ev, community, P)
+    assert merged[FARM].nunique() == 1
+    assert merged[FARM[0]] != 300
+    assert (merged[USERS] == 300).all()
+
+
+def test_two_farms_glued_to_the_same_users_do_not_become_one():
+    ev, community = glued(second_farm=True)
+    merged, _ = merge_fragments(ev, community, P)
+    assert merged[FARM].nunique() == 1
+    assert merged[FARM[0]] not in set(merged[FARM2])
+
+
+def test_holders_split_off_but_tied_to_nothing_stay_where_they_were():
+    """The second farm has no fragment outside the users' community: it is not pulled out on
+    its own (scoring and expansion see it as before), and the users keep their community."""
+    ev, community = glued(second_farm=True)
+    merged, _ = merge_fragments(ev, community, P)
+    assert (merged[FARM2] == 300).all()
+    assert (merged[USERS] == 300).all()
+
+
+def test_without_the_split_the_glued_half_stays_with_the_users():
+    """The premise: the glued half is a minority of its community, which does not take part."""
+    ev, community = glued()
+    import graph.detection.fragments as fragments
+
+    held = fragments._scarce_links(ev, P)
+    in_users = held[held["account"].isin(FARM[30:] + USERS)]["account"].nunique()
+    assert in_users / 70 <= 0.5
