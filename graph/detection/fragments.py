@@ -137,7 +137,7 @@ def _split_minorities(links: pd.DataFrame, community: pd.Series, taking: pd.Inde
 
     Leiden can glue a farm to the background population by the popular templates its
     accounts use as camouflage: at 1,000,000 accounts 2,766 of a hydra's 3,648 accounts were
-    in the 480,000-account community of ordinary users, where they are a small minority;
+    in the community of about 490,000 ordinary users, where they are a small minority;
     the farm's fragments outside it could not take them in, and expansion grew them back
     as five rings instead of one (and an incremental run, whose region leaves that
     community out, as one)."""
@@ -177,8 +177,8 @@ def merge_fragments(ev: Evidence, community: pd.Series, p: dict) -> tuple[pd.Ser
     taking = holding.index[holding > 0.5]
     split = _split_minorities(links, community, taking, p)
     if len(split):
-        moved = split.reindex(links["account"]).to_numpy()
-        links = links.assign(community=np.where(pd.isna(moved), links["community"].to_numpy(), moved).astype("int64"))
+        group = split.reindex(links["account"]).to_numpy()
+        links = links.assign(community=np.where(pd.isna(group), links["community"].to_numpy(), group).astype("int64"))
         taking = taking.append(pd.Index(split.unique()))
         sizes = pd.concat([sizes, split.value_counts()])
     by_pair = sharing_accounts(links.loc[links["community"].isin(taking), ["community", "entity", "account"]])
