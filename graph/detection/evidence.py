@@ -365,6 +365,15 @@ def is_scripted(accounts: pd.DataFrame) -> pd.Series:
     return (accounts["template_links"] > 0) & (accounts["own_prompts"] == 0)
 
 
+def share_needed(scripted, params: dict) -> np.ndarray:
+    """Per account (`scripted`, as `is_scripted` says), the share of its template traffic a
+    ring's own templates must carry for one template and an address to make it the ring's:
+    `expand_min_share` (a third), `expand_scripted_share` (a fifth) for an account that never
+    sent a prompt of its own. Expansion's joining rule, and scoring's for a member with that
+    evidence."""
+    return np.where(scripted, params["expand_scripted_share"], params["expand_min_share"])
+
+
 def scripted_accounts(accounts: pd.DataFrame) -> pd.Index:
     """The ids of evidence's `accounts` that are scripted (see `is_scripted`)."""
     return pd.Index(accounts.loc[is_scripted(accounts).to_numpy(), "account"])

@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import Evidence, scripted_accounts
+from graph.detection.evidence import Evidence, scripted_accounts, share_needed
 
 __all__ = ["Joined", "expand_found_rings", "expand_rings", "join_line"]
 
@@ -334,8 +334,7 @@ def _joins(held: pd.DataFrame, params: dict) -> pd.Series:
     for an account that never sent a prompt of its own)."""
     private = held["templates"] + held["payments"]
     two_traces = (private >= 2) | ((private >= 1) & (held["ips"] + held["exits"] >= 1))
-    need = np.where(held["scripted"], params["expand_scripted_share"], params["expand_min_share"])
-    return two_traces & (held["share"] >= need)
+    return two_traces & (held["share"] >= share_needed(held["scripted"], params))
 
 
 def _bridges(held: pd.DataFrame, owner: pd.Series, params: dict) -> dict[int, int]:

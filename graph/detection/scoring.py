@@ -51,7 +51,15 @@ import json
 import numpy as np
 import pandas as pd
 
-from graph.detection.evidence import LINK_TABLES, Evidence, any_flagged, distinct_accounts, is_scripted, rows_flagged
+from graph.detection.evidence import (
+    LINK_TABLES,
+    Evidence,
+    any_flagged,
+    distinct_accounts,
+    is_scripted,
+    rows_flagged,
+    share_needed,
+)
 from graph.vocabulary import FEATURES
 
 DEFAULT_THRESHOLD = 0.5
@@ -391,10 +399,11 @@ def _members(
     # account that borrowed a farm's template and goes out through the same proxy service:
     # kept, as expansion would take it in, only with a third of its template traffic on the
     # bound templates (a fifth when it never sent a prompt of its own)
-    weak = (m["bound_cards"] == 0) & (m["bound_templates"] < 2)
-    scripted = is_scripted(by_account.reindex(m.index)).to_numpy()
-    need = np.where(scripted, p["expand_scripted_share"], p["expand_min_share"])
-    strong = (m["strength"] >= 2.0) & (~weak | (m["private_share"] >= need) | (not p["member_share_rule"]))
+    strong = m["strength"] >= 2.0
+    if p["member_share_rule"]:
+        weak = (m["bound_cards"] == 0) & (m["bound_templates"] < 2)
+        need = share_needed(is_scripted(by_account.reindex(m.index)).to_numpy(), p)
+        strong &= ~weak | (m["private_share"] >= need)
     m = m[strong | m.index.isin(joined.index if joined is not None else [])]
     sizes = m.groupby("community").size()
     return m[m["community"].map(sizes) >= p["min_size"]]
