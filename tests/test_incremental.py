@@ -152,6 +152,36 @@ def test_nothing_delivered_changes_nothing_and_other_parameters_or_hand_edits_fo
     assert "incremental: nothing delivered since run" in asked.stderr
 
 
+def plan_operators(statement: str, **params) -> list[str]:
+    """Each operator of the plan the database picks for `statement`, with its details (EXPLAIN:
+    nothing runs)."""
+    driver = open_driver()
+    try:
+        with driver.session() as s:
+            plan = s.run("EXPLAIN " + statement, **params).consume().plan
+    finally:
+        driver.close()
+    operators, stack = [], [plan]
+    while stack:
+        op = stack.pop()
+        operators.append(f"{op['operatorType'].split('@')[0]} {op.get('args', {}).get('Details', '')}")
+        stack.extend(op.get("children", []))
+    return operators
+
+
+def test_what_a_delivery_touched_is_found_by_index_seeks(runs):
+    """The touched accounts come from the `delivery` indexes of accounts, links and entities,
+    never from a scan of every account and its links (what the planner picked at 1,000,000
+    accounts without the hints: 9.4 s instead of 0.13 s)."""
+    from graph.detection.incremental import TOUCHED
+
+    since = runs["incremental_run"]["delivery"] - 1
+    operators = plan_operators(TOUCHED, since=since)
+    assert not [op for op in operators if "Scan" in op.split()[0]], operators
+    seeks = [op for op in operators if op.startswith("DirectedRelationshipIndexSeekByRange")]
+    assert sorted(s.split("[e:")[1].split("(")[0] for s in seeks) == ["PAID_WITH", "USED_IP", "USED_TEMPLATE"]
+
+
 def test_a_regions_links_carry_their_degree_in_the_whole_graph(runs):
     """Read for a region, the links are the full read's rows of its accounts, each with how
     many accounts of the whole graph use its entity; the population is every account."""

@@ -114,15 +114,18 @@ CALL {
 RETURN accounts, links, new_accounts, sum(n) AS new_links
 """
 # Accounts a delivery after $since wrote, or whose links or entities it wrote (index seeks).
+# The hints are needed: with the account labelled, the planner scanned every account and
+# expanded its links instead of seeking the links' `delivery` index (9.4 s against 0.13 s
+# at 1,000,000 accounts).
 TOUCHED = """
 CALL {
   MATCH (a:Account) WHERE a.delivery > $since RETURN a
   UNION
-  MATCH (a:Account)-[e:PAID_WITH]->() WHERE e.delivery > $since RETURN a
+  MATCH (a:Account)-[e:PAID_WITH]->() USING INDEX e:PAID_WITH(delivery) WHERE e.delivery > $since RETURN a
   UNION
-  MATCH (a:Account)-[e:USED_IP]->() WHERE e.delivery > $since RETURN a
+  MATCH (a:Account)-[e:USED_IP]->() USING INDEX e:USED_IP(delivery) WHERE e.delivery > $since RETURN a
   UNION
-  MATCH (a:Account)-[e:USED_TEMPLATE]->() WHERE e.delivery > $since RETURN a
+  MATCH (a:Account)-[e:USED_TEMPLATE]->() USING INDEX e:USED_TEMPLATE(delivery) WHERE e.delivery > $since RETURN a
   UNION
   MATCH (x:PaymentMethod) WHERE x.delivery > $since MATCH (a:Account)-[:PAID_WITH]->(x) RETURN a
   UNION
