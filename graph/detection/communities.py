@@ -6,7 +6,9 @@ rarity, log(N / degree) (see graph.detection.evidence.link_edges for the rule). 
 graph group accounts that share many rare things; scoring then decides which are rings.
 
 GDS: a Cypher-aggregation projection (the weights computed in the database), memory
-estimated before the run, Leiden with a fixed seed, the projection dropped afterwards.
+estimated before the run, Leiden with a fixed seed, the projection dropped afterwards. A
+region (incremental detection) is projected from the links its evidence already holds, sent
+as lists of numbers, and Leiden starts from the communities earlier runs stored.
 Cost: linear in shared links; with refine, about 4 s for a 100,000-account world here
 (2 cores) and 54 s for 1,000,000.
 
@@ -45,27 +47,22 @@ LINK_KINDS = (
 )
 
 
-def _link_branches(account_first: bool) -> str:
-    """The three link branches of a projection, joined by UNION ALL: each entity with a
-    label-less degree (read from the store in O(1)) within its cap, weighted by rarity.
-
-    Entity first (the whole graph): each shared entity, then its accounts; a per-link degree
-    through (:Account) would expand every popular template again and again. Account first
-    (a region): the entities of one account `a` bound by the caller."""
+def _link_branches() -> str:
+    """The three link branches of the whole graph's projection, joined by UNION ALL: each
+    shared entity with a label-less degree (read from the store in O(1)) within its cap,
+    then its accounts, weighted by rarity. Entity first: a per-link degree through
+    (:Account) would expand every popular template again and again."""
     branches = []
     for label, rel, cap, weight in LINK_KINDS:
         degree = f"WITH e, COUNT {{ (e)<-[:{rel}]-() }} AS deg\n  WHERE 2 <= deg <= ${cap}"
         w = f"${weight} * log(toFloat($n) / deg) AS w"
-        if account_first:
-            branches.append(f"MATCH (a)-[:{rel}]->(e:{label})\n  {degree}\n  RETURN e, {w}")
-        else:
-            branches.append(f"MATCH (e:{label})\n  {degree}\n  MATCH (a:Account)-[:{rel}]->(e)\n  RETURN a, e, {w}")
+        branches.append(f"MATCH (e:{label})\n  {degree}\n  MATCH (a:Account)-[:{rel}]->(e)\n  RETURN a, e, {w}")
     return "\n  UNION ALL\n  ".join(branches)
 
 
 # The link body of the whole graph, written once: the local and the remote projection differ
 # only in their tails.
-LINKS = "\nCALL {\n  " + _link_branches(account_first=False) + "\n}\n"
+LINKS = "\nCALL {\n  " + _link_branches() + "\n}\n"
 LINK_PARAMS = ("n", "max_payment_degree", "max_ip_degree", "max_template_degree", "w_payment", "w_ip", "w_template")
 
 # In the database's own GDS (the plugin): a Cypher-aggregation projection, undirected.
@@ -90,27 +87,28 @@ REMOTE_PROJECTION = (
 """
 )
 
-# A region's accounts (incremental detection, graph.detection.incremental) and the entities
-# they link to, with the weights of the whole graph ($n all accounts, the degree from the
-# store); each account seeded with the community an earlier run found (`seed`; a new account
-# and the entities have none, and Leiden starts them alone: seeds must not be negative).
-PROJECTION_REGION = (
-    """
-UNWIND $ids AS id
-MATCH (a:Account {id: id})
-CALL (a) {
-  """
-    + _link_branches(account_first=True)
-    + """
-}
+# A region's links (incremental detection, graph.detection.incremental), from the region's
+# evidence, which holds each with its entity's degree in the whole graph: sent as three
+# parallel lists (`region_links`: accounts numbered 0..n-1, entities after them), each account
+# with the community an earlier run found as its seed ($seed by account number, -1: none; a
+# new account and the entities start alone: seeds must not be negative). Walking the region's
+# links again in the database took as long as reading them (20 s at 1,000,000 accounts).
+PROJECTION_REGION = """
+UNWIND range(0, size($source) - 1) AS i
+WITH $source[i] AS a, $target[i] AS e, $w[i] AS w
 WITH gds.graph.project($graph, a, e,
-       {sourceNodeProperties: CASE WHEN a.community IS NULL THEN {} ELSE {seed: a.community} END,
+       {sourceNodeProperties: CASE WHEN $seed[a] < 0 THEN {} ELSE {seed: $seed[a]} END,
         targetNodeProperties: {},
         relationshipProperties: {w: w}},
        {undirectedRelationshipTypes: ['*']}) AS g
 RETURN g.graphName AS graph, g.nodeCount AS nodes, g.relationshipCount AS relationships
 """
-)
+# ... and its communities, by account number.
+REGION_COMMUNITIES = """
+CALL gds.leiden.stream($graph, $config) YIELD nodeId, communityId
+WITH nodeId, communityId WHERE nodeId < $accounts
+RETURN collect(nodeId) AS nodes, collect(communityId) AS communities
+"""
 
 # One record of two lists: a record per account would be most of the time (as in evidence.BATCHED).
 COMMUNITIES = """
@@ -160,30 +158,13 @@ def check_estimate(estimate: pd.Series, where: str, remedy: str) -> None:
         )
 
 
-def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict, region: list[str] | None = None) -> pd.Series:
-    """account id -> community id, computed in GDS (Leiden on the weighted projection); of
-    the accounts `region` only, seeded with their earlier communities, when given."""
+def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict) -> pd.Series:
+    """account id -> community id, computed in GDS (Leiden on the weighted projection)."""
     gds = gds_client(driver)
     name = f"ringwatch-{uuid.uuid4().hex[:8]}"
-    if region is None:
-        gds.run_cypher(PROJECTION, {"graph": name, **link_params(n_accounts, params)})
-    else:
-        gds.run_cypher(PROJECTION_REGION, {"graph": name, "ids": region, **link_params(n_accounts, params)})
+    gds.run_cypher(PROJECTION, {"graph": name, **link_params(n_accounts, params)})
     try:
-        config = leiden_config(params)
-        estimate = gds.run_cypher(
-            "CALL gds.leiden.stream.estimate($graph, $config) YIELD bytesMax, heapPercentageMax "
-            "RETURN bytesMax, heapPercentageMax",
-            {"graph": name, "config": config},
-        ).iloc[0]
-        check_estimate(estimate, "database", "raise RINGWATCH_HEAP or use --backend networkx")
-        if region is not None:
-            # GDS 2.13 estimates seeded Leiden at the square of the node count (307 MB for 4,360
-            # nodes, 2.1 GB for 11,466, 42 GB for a 36,000-account region) and refuses to run it;
-            # the run itself took 1.0 s on 93,171 nodes here. The unseeded estimate above is the
-            # check; `sudo` lets the seeded run past GDS's own.
-            config |= {"seedProperty": "seed", "sudo": True}
-        found = gds.run_cypher(COMMUNITIES, {"graph": name, "config": config}).iloc[0]
+        found = gds.run_cypher(COMMUNITIES, {"graph": name, "config": _checked_leiden(gds, name, params)}).iloc[0]
     finally:
         gds.graph.drop(name, failIfMissing=False)
     return pd.Series(
@@ -191,6 +172,73 @@ def communities_gds(driver: neo4j.Driver, n_accounts: int, params: dict, region:
         index=pd.Index(found["accounts"], dtype=object, name="account"),
         name="community",
     )
+
+
+def communities_gds_region(driver: neo4j.Driver, ev: Evidence, params: dict, seeds: pd.Series) -> pd.Series:
+    """account id -> community id of a region (`ev`, its evidence), computed in GDS: Leiden
+    on the region's links, each account seeded with its community in `seeds` (account ->
+    earlier community; a new account has none)."""
+    accounts = pd.Index(ev.accounts["account"])
+    source, target, w = region_links(ev, params)
+    seed = seeds.reindex(accounts).fillna(-1).to_numpy(dtype="int64")
+    gds = gds_client(driver)
+    name = f"ringwatch-{uuid.uuid4().hex[:8]}"
+    lists = {"source": source.tolist(), "target": target.tolist(), "w": w.tolist(), "seed": seed.tolist()}
+    gds.run_cypher(PROJECTION_REGION, {"graph": name, **lists})
+    del lists
+    try:
+        config = _checked_leiden(gds, name, params)
+        # GDS 2.13 estimates seeded Leiden at the square of the node count (307 MB for 4,360
+        # nodes, 2.1 GB for 11,466, 42 GB for a 36,000-account region) and refuses to run it;
+        # the run itself took 1.0 s on 93,171 nodes here. The unseeded estimate is the check;
+        # `sudo` lets the seeded run past GDS's own.
+        config |= {"seedProperty": "seed", "sudo": True}
+        found = gds.run_cypher(REGION_COMMUNITIES, {"graph": name, "config": config, "accounts": len(accounts)}).iloc[0]
+    finally:
+        gds.graph.drop(name, failIfMissing=False)
+    return pd.Series(
+        np.asarray(found["communities"], dtype="int64"),
+        index=pd.Index(accounts.to_numpy()[np.asarray(found["nodes"], dtype="int64")], dtype=object, name="account"),
+        name="community",
+    )
+
+
+def _checked_leiden(gds, name: str, params: dict) -> dict:
+    """Leiden's configuration for the projection `name`, once its estimate fits the heap."""
+    config = leiden_config(params)
+    estimate = gds.run_cypher(
+        "CALL gds.leiden.stream.estimate($graph, $config) YIELD bytesMax, heapPercentageMax "
+        "RETURN bytesMax, heapPercentageMax",
+        {"graph": name, "config": config},
+    ).iloc[0]
+    check_estimate(estimate, "database", "raise RINGWATCH_HEAP or use --backend networkx")
+    return config
+
+
+def region_links(ev: Evidence, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(account number, entity number, weight) of each link a region's projection carries: the
+    links of `ev` to an entity of 2 to its kind's cap users in the whole graph (`degree`),
+    weighted log(N / degree) as the projection of the whole graph weighs them.
+
+    Accounts are numbered by their row in `ev.accounts`, entities after them, kind by kind;
+    the links come account by account, each account's payment methods, then addresses, then
+    templates, the order in which the database walked them for the projection before.
+    """
+    accounts = pd.Index(ev.accounts["account"])
+    n = max(ev.n_accounts, 2)
+    sources, targets, weights = [], [], []
+    numbered = len(accounts)
+    for (_, _, cap, weight), frame in zip(LINK_KINDS, (ev.payments, ev.ips, ev.templates), strict=True):
+        degree = frame["degree"].to_numpy()
+        keep = (degree >= 2) & (degree <= params[cap])
+        entity, uniques = pd.factorize(frame["entity"].to_numpy()[keep])
+        sources.append(accounts.get_indexer(frame["account"].to_numpy()[keep]))
+        targets.append(entity + numbered)
+        weights.append(params[weight] * np.log(n / degree[keep].astype(float)))
+        numbered += len(uniques)
+    source = np.concatenate(sources)
+    order = np.argsort(source, kind="stable")
+    return source[order], np.concatenate(targets)[order], np.concatenate(weights)[order]
 
 
 def communities_from_stream(driver: neo4j.Driver, nodes: np.ndarray, communities: np.ndarray) -> pd.Series:
@@ -279,12 +327,13 @@ def detect_communities(driver: neo4j.Driver, ev: Evidence, backend: str, params:
 
 
 def find_communities(
-    driver: neo4j.Driver, ev: Evidence, backend: str, params: dict, region: list[str] | None = None
+    driver: neo4j.Driver, ev: Evidence, backend: str, params: dict, seeds: pd.Series | None = None
 ) -> tuple[pd.Series, pd.Series, str]:
     """(communities, the backend's own before `refine`, backend used).
 
-    With `region` (incremental detection; `ev` is the region's evidence), GDS projects those
-    accounts only and seeds Leiden with their earlier communities; networkx has no seeding
+    With `seeds` (incremental detection: `ev` is a region's evidence, `seeds` its accounts'
+    earlier communities), GDS projects the region's links only and seeds Leiden with them (an
+    account without one starts alone); networkx has no seeding
     and runs Louvain on the region's links; a GDS session projects the whole graph, so
     incremental detection does not use one (graph.detection.incremental). Persist stores
     the backend's own communities as the next run's seeds."""
@@ -293,8 +342,10 @@ def find_communities(
         raw = communities_networkx(ev, params)
     elif not has_link_edges(ev, params):  # nothing shared: no community (GDS cannot estimate an empty graph)
         raw = pd.Series(dtype="int64", name="community")
+    elif backend == "gds" and seeds is not None:
+        raw = communities_gds_region(driver, ev, params, seeds)
     elif backend == "gds":
-        raw = communities_gds(driver, ev.n_accounts, params, region)
+        raw = communities_gds(driver, ev.n_accounts, params)
     else:
         raw = communities_gds_session(driver, ev, params, session_config())
     raw = with_evidence_ids(raw, ev)

@@ -153,7 +153,8 @@ def _detect(
     log(f"read {len(ev.accounts):,} accounts, {links:,} links in {timings['read']:.1f} s")
     release_freed_memory()  # (between steps: see its docstring)
     t1 = time.monotonic()
-    community, raw, used = find_communities(driver, ev, backend, p, plan.region)
+    seeds = (plan.seeds if plan.seeds is not None else pd.Series(dtype="int64")) if plan.incremental else None
+    community, raw, used = find_communities(driver, ev, backend, p, seeds)
     timings["communities"] = time.monotonic() - t1
     log(f"{used}: {community.nunique():,} communities in {timings['communities']:.1f} s")
     release_freed_memory()
@@ -209,6 +210,8 @@ def _persist(
     if plan.incremental:  # Louvain (networkx) was not seeded: none of its ids is a seed's
         seeds = plan.seeds if used == "gds" else pd.Series(dtype="int64")
     communities, next_id = remap_communities(raw, seeds, plan.next_community)
+    if seeds is not None and len(seeds):  # an account whose community Leiden kept holds it already
+        communities = communities[communities.ne(seeds.reindex(communities.index))]
     run = {
         "id": run_id,
         "backend": used,

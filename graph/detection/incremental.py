@@ -384,18 +384,30 @@ def plan_run(driver: neo4j.Driver, params: dict, threshold: float, backend: str,
 def remap_communities(raw: pd.Series, seeds: pd.Series | None, next_id: int) -> tuple[pd.Series, int]:
     """Community ids to store (`Account.community`, the next run's seeds) and the next free id.
 
-    A full run's ids are Leiden's own (`seeds` None). A region's: an id Leiden kept from a
-    seed stays; any other becomes a new one from `next_id` up, since Leiden numbers new
-    communities above the region's seeds only and could reuse an id of a community outside.
+    A full run's ids are Leiden's own (`seeds` None). A region's: each community takes the
+    earlier id most of its seeded members had (the pair with most members first, each id
+    once), so an account whose community did not change keeps its id and is not written
+    again; any other community becomes a new one from `next_id` up. (Leiden seeded with
+    `seedProperty` numbers its communities afresh once it aggregates, so its own ids say
+    nothing of the seeds, and could be an id a community outside the region holds.)
     """
     if raw.empty:
         return raw, next_id
     if seeds is None:
         return raw, int(raw.max()) + 1
-    kept = raw.isin(set(seeds.to_numpy()))
-    fresh = pd.Series(pd.factorize(raw[~kept])[0] + next_id, index=raw.index[~kept], dtype="int64")
-    out = pd.concat([raw[kept], fresh]).reindex(raw.index).astype("int64")
-    return out.rename(raw.name), next_id + (int(fresh.max()) - next_id + 1 if len(fresh) else 0)
+    pairs = pd.DataFrame({"community": raw.to_numpy(), "seed": seeds.reindex(raw.index).to_numpy()}).dropna()
+    counts = pairs.astype("int64").value_counts().reset_index(name="members")
+    counts = counts.sort_values(["members", "community", "seed"], ascending=[False, True, True])
+    chosen: dict[int, int] = {}
+    taken: set[int] = set()
+    for community, seed in zip(counts["community"].tolist(), counts["seed"].tolist(), strict=True):
+        if community not in chosen and seed not in taken:
+            chosen[community] = seed
+            taken.add(seed)
+    fresh = sorted(set(raw.unique().tolist()) - chosen.keys())
+    ids = chosen | {c: next_id + i for i, c in enumerate(fresh)}
+    out = pd.Series(raw.map(ids).to_numpy(dtype="int64"), index=raw.index, name=raw.name)
+    return out, next_id + len(fresh)
 
 
 def flagged_outside(driver: neo4j.Driver, plan: Plan, threshold: float) -> tuple[int, int]:
