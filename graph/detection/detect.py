@@ -210,7 +210,7 @@ def _persist(
     if plan.incremental:  # Louvain (networkx) was not seeded: none of its ids is a seed's
         seeds = plan.seeds if used == "gds" else pd.Series(dtype="int64")
     communities, next_id = remap_communities(raw, seeds, plan.next_community)
-    if seeds is not None and len(seeds):  # an account whose community Leiden kept holds it already
+    if seeds is not None and len(seeds):  # an account whose community kept its id holds it already
         communities = communities[communities.ne(seeds.reindex(communities.index))]
     run = {
         "id": run_id,
