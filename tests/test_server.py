@@ -145,3 +145,12 @@ def test_environment_points_at_another_neo4j(neo4j_server):
     result = run_cli("db", "status", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert '"uri": "neo4j://127.0.0.1:' in result.stdout
+
+
+def test_page_cache_runs_without_the_fallback_path(neo4j_server):
+    # The JVM options of Neo4j's own neo4j.conf (server.NEO4J_JVM_OPTIONS): without the
+    # --add-opens the page cache says it falls back to a slower path.
+    debug_log = Path(neo4j_server["RINGWATCH_STATE"]) / "logs" / "debug.log"
+    text = debug_log.read_text(errors="replace")
+    assert "System diagnostics" in text  # the server has started and logged its setup
+    assert "using fallback mode" not in text

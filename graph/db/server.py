@@ -43,6 +43,24 @@ from graph.db.memory import plan_for, show_size
 SERVER_DIR = Path(os.environ.get("RINGWATCH_SERVER_DIR") or Path(__file__).resolve().parents[2] / "server")
 PLUGINS = SERVER_DIR / "target" / "plugins"
 LIB = SERVER_DIR / "target" / "lib"
+
+# The JVM options Neo4j's own neo4j.conf ships (server.jvm.additional), which its start
+# script would pass and a plain `java` does not. Without the --add-opens the page cache
+# logs "Reflection access to java.nio.DirectByteBuffer is not available, using fallback
+# mode" and every page it maps goes through the slower path.
+NEO4J_JVM_OPTIONS = [
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields",
+    "-XX:+DisableExplicitGC",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dlog4j2.disable.jmx=true",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+]
 LAUNCHER_JAR = PLUGINS / "ringwatch-neo4j-1.0.jar"
 START_TIMEOUT_S = float(os.environ.get("RINGWATCH_START_TIMEOUT", "180"))
 
@@ -172,7 +190,7 @@ def start(timeout_s: float = START_TIMEOUT_S) -> str:
         "java",
         f"-Xms{heap}",
         f"-Xmx{heap}",
-        "-XX:+UseG1GC",
+        *NEO4J_JVM_OPTIONS,
         "-XX:+ExitOnOutOfMemoryError",
         "-Dfile.encoding=UTF-8",
         "-cp",
@@ -376,7 +394,7 @@ def import_offline(
         cmd = [
             "java",
             f"-Xmx{IMPORT_HEAP}",
-            "-XX:+UseG1GC",
+            *NEO4J_JVM_OPTIONS,
             "-Dfile.encoding=UTF-8",
             "-cp",
             f"{LIB}/*",
