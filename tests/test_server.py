@@ -150,7 +150,6 @@ def test_environment_points_at_another_neo4j(neo4j_server):
 def test_page_cache_runs_without_the_fallback_path(neo4j_server):
     # The JVM options of Neo4j's own neo4j.conf (server.NEO4J_JVM_OPTIONS): without the
     # --add-opens the page cache says it falls back to a slower path.
-    debug_log = Path(neo4j_server["RINGWATCH_STATE"]) / "logs" / "debug.log"
-    text = debug_log.read_text(errors="replace")
+    text = server.paths().debug_log.read_text(errors="replace")
     assert "System diagnostics" in text  # the server has started and logged its setup
     assert "using fallback mode" not in text

@@ -47,7 +47,7 @@ LIB = SERVER_DIR / "target" / "lib"
 # The JVM options Neo4j's own neo4j.conf ships (server.jvm.additional), which its start
 # script would pass and a plain `java` does not. Without the --add-opens the page cache
 # logs "Reflection access to java.nio.DirectByteBuffer is not available, using fallback
-# mode" and every page it maps goes through the slower path.
+# mode", which Neo4j warns may cost performance and memory.
 NEO4J_JVM_OPTIONS = [
     "-XX:+UseG1GC",
     "-XX:-OmitStackTraceInFastThrow",
