@@ -16,11 +16,12 @@ expansion), run in this process on the same communities:
                 the top --decisions rings by score (or, with --sample queue-and-watch,
                 half from the top of the queue and half from the top of the watch list,
                 the rings just below the threshold), a ring with a farm majority
-                confirmed, any other dismissed; flagged at the threshold calibrate suggests for
-                precision 0.95 (what `ringwatch calibrate` tells the user to use), unless
-                --no-suggested-threshold
-    calibrated@T  the same model flagged at threshold T, for each T of --sweep: the
-                precision-recall trade-off on worlds the decisions did not come from,
+                confirmed, any other dismissed; the model carries the threshold calibrate
+                suggests for precision 0.95 (0.5 with --no-suggested-threshold), and rings
+                are scored as `detect` scores them with it: the larger of the default
+                weights' score and the model's (graph.detection.scoring.ring_score)
+    calibrated@T  the same model carrying threshold T instead, for each T of --sweep:
+                the precision-recall trade-off on worlds the decisions did not come from,
                 against the one point the suggested threshold picks
 
 The `after` variant must flag the same accounts as the real `detect` run (checked). Each
@@ -55,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from graph.detection.calibrate import BEHAVIOURS, fit_report, hold_suggested_threshold  # noqa: E402
+from graph.detection.calibrate import BEHAVIOURS, fit_report  # noqa: E402
 from graph.detection.detect import drop_background  # noqa: E402
 from graph.detection.evaluate import quality, read_truth  # noqa: E402
 from graph.detection.expand import expand_found_rings  # noqa: E402
@@ -154,7 +155,7 @@ def decided(world: World, n: int, sample: str = "top") -> pd.DataFrame:
     rings (`sample`): `top`, the queue's first `n` by score; `queue-and-watch`, the queue's
     first n/2 and the watch list's first n/2 (the highest-scoring rings below the threshold),
     as a team that also reviews what the score only watches. The other rings come back as
-    `undecided` (status), as calibrate sees them when it holds its threshold down."""
+    `undecided` (status)."""
     rings, members, _ = world.run({})
     farm_of = world.truth.set_index("account_id")["ring_id"].ne("")
     share = members.assign(farm=members["account"].map(farm_of)).groupby("community")["farm"].mean()
@@ -183,8 +184,8 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
     rings = pd.concat(frames, ignore_index=True)
     undecided = rings["status"].eq("undecided")
     fit = fit_report(rings[~undecided])
-    if fit.fitted:  # as calibrate does: held below the undecided rings flagged now
-        hold_suggested_threshold(fit, rings[undecided], DEFAULT_THRESHOLD)
+    if fit.fitted and not args.suggested_threshold:
+        fit.suggested_threshold = None  # the model then flags at 0.5
     keys = (
         "fitted",
         "message",
@@ -196,20 +197,18 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
         "penalty",
         "cv",
         "suggested_threshold",
-        "curve_threshold",
-        "held_by",
     )
     info = {k: getattr(fit, k) for k in keys} | {"train": args.train}
     print(json.dumps({k: info[k] for k in ("message", "coef", "intercept", "penalty")}), flush=True)
     return (fit.model if fit.fitted else None), info
 
 
-def curve(args, driver, model: dict | None, threshold: float) -> list[dict]:
+def curve(args, driver, model: dict | None) -> list[dict]:
     variants = {"before": ({"expand": False}, DEFAULT_THRESHOLD), "after": ({}, DEFAULT_THRESHOLD)}
     if model is not None:
-        variants["calibrated"] = ({"behaviour_model": model}, threshold)
+        variants["calibrated"] = ({"behaviour_model": model}, DEFAULT_THRESHOLD)
         for at in args.sweep:
-            variants[f"calibrated@{at:g}"] = ({"behaviour_model": model}, at)
+            variants[f"calibrated@{at:g}"] = ({"behaviour_model": {**model, "threshold": at}}, DEFAULT_THRESHOLD)
     rows = []
     for level in args.levels:
         for seed in args.seeds:
@@ -221,6 +220,7 @@ def curve(args, driver, model: dict | None, threshold: float) -> list[dict]:
                     "seed": seed,
                     "accounts": args.accounts,
                     "method": method,
+                    "model_threshold": (params.get("behaviour_model") or {}).get("threshold"),
                     "after_detect_seconds": round(seconds, 1),
                     "timings": world.timings,
                     **summary(world.truth, rings, members, at),
@@ -298,7 +298,7 @@ def main() -> None:
         "--suggested-threshold",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="calibrated: flag at the threshold calibrate suggests for precision 0.95 (else 0.5)",
+        help="calibrated: the model carries the threshold calibrate suggests for precision 0.95 (else 0.5)",
     )
     parser.add_argument(
         "--sweep",
@@ -306,7 +306,7 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="T",
-        help="calibrated: also flag at each of these thresholds (a variant calibrated@T per T)",
+        help="calibrated: also with the model carrying each of these thresholds (a variant calibrated@T per T)",
     )
     parser.add_argument(
         "--out", type=Path, default=RESULTS / "quality_curve.json", help="results (the chart goes beside it, .png)"
@@ -345,10 +345,7 @@ def run(args) -> None:
     driver = scratch_driver(args, "quality_curve")
     try:
         model, info = calibration(args, driver)
-        threshold = DEFAULT_THRESHOLD
-        if info and args.suggested_threshold and info["suggested_threshold"] is not None:
-            threshold = info["suggested_threshold"]
-        rows = curve(args, driver, model, threshold)
+        rows = curve(args, driver, model)
     finally:
         driver.close()
     save(args, rows, info)

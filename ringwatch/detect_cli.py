@@ -62,8 +62,7 @@ def _curve(result: cal.Calibration, points: int = 8) -> Table:
 def _changes(result: cal.Calibration, shown: int = 10) -> None:
     up = [c for c in result.changes if c["flagged"]]
     down = [c for c in result.changes if not c["flagged"]]
-    at = "" if result.suggested_threshold is None else f" at {result.suggested_threshold:.4f}"
-    for rows, verb in ((up, f"would now flag{at}"), (down, f"would no longer flag{at}")):
+    for rows, verb in ((up, "would now flag"), (down, "would no longer flag")):
         if not rows:
             continue
         accounts = sum(c["size"] for c in rows)
@@ -85,20 +84,21 @@ def _show(result: cal.Calibration) -> None:
     console.print(_curve(result))
     _changes(result)
     if result.suggested_threshold is None:
-        err.print(f"no threshold reaches precision {result.target_precision} on these decisions", highlight=False)
-    else:
-        if result.held_by:
-            err.print(
-                f"the decided rings suggest {result.curve_threshold:.4f}; held at {result.suggested_threshold:.4f} "
-                f"so that {len(result.held_by)} undecided flagged ring(s) stay flagged "
-                f"(lowest first: {', '.join(result.held_by[:5])}); dismiss them to let it rise",
-                highlight=False,
-            )
         err.print(
-            f"threshold for precision >= {result.target_precision}: {result.suggested_threshold:.4f} "
-            f"(use it with: ringwatch detect --threshold {result.suggested_threshold:.4f})",
+            f"no threshold reaches precision {result.target_precision} on these decisions: the model flags at 0.5",
             highlight=False,
         )
+    else:
+        err.print(
+            f"threshold for precision >= {result.target_precision}: {result.suggested_threshold:.4f}; detection "
+            "puts the model's scores on the score's scale, where it shows as 0.5",
+            highlight=False,
+        )
+    err.print(
+        "a ring's score is the larger of the default weights' and the model's: the model adds rings, "
+        "takes none off that the default weights flag",
+        highlight=False,
+    )
 
 
 def calibrate_cmd(

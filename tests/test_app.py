@@ -215,6 +215,25 @@ def test_open_ring_and_expand_a_node(world, users, driver, rings):
     assert any("members match" in c for c in texts(at.caption))
 
 
+def test_the_ring_page_draws_a_calibrated_score_as_the_larger_of_two(world, users, driver, rings, monkeypatch):
+    from graph.detection.scoring import DEFAULT_PARAMS, ring_parts
+    from graph.vocabulary import FEATURES
+    from ringwatch.webapp import data
+
+    # a model that weighs eliciting share alone, flagging at 0.4 (as `ringwatch calibrate` writes one);
+    # the app's read of it is replaced, so the shared database keeps the default weights
+    coef = {f: 0.0 for f in DEFAULT_PARAMS["weights"]} | {"eliciting_share": 10.0}
+    params = {**DEFAULT_PARAMS, "behaviour_model": {"intercept": -5.0, "coef": coef, "threshold": 0.4}}
+    monkeypatch.setattr(data, "scoring_params", lambda: (params, "scoring with weights calibrated on 40 decisions"))
+    at = open_ring(logged_in("vic"), rings[0])
+    ring = read(driver, "MATCH (r:Ring {id: $id}) RETURN r{.*} AS r", id=rings[0])[0]["r"]
+    parts = ring_parts({f: ring.get(f) for f in FEATURES}, params)
+    caption = next(c for c in texts(at.caption) if "larger of the calibrated model's" in c)
+    assert f"{parts['calibrated']:.2f} (its threshold 0.400 shows as 0.5)" in caption
+    assert f"the default weights', {parts['default']:.2f}" in caption
+    assert "Scoring with weights calibrated on 40 decisions" in caption
+
+
 def fragment_run(at: AppTest) -> AppTest:
     """Run `at` as the browser does after an interaction inside a fragment: that fragment alone, with the
     widget values of the page (AppTest.run() always runs the whole script). The page drawn last must have

@@ -11,7 +11,7 @@ from delivery import write_delivery
 
 from graph.db.connection import read
 from graph.detection.detect import detect
-from graph.detection.evaluate import flagged_accounts, quality, read_truth
+from graph.detection.evaluate import flagged_accounts, flagged_set, quality, read_truth
 from graph.review.actors import Actor
 from graph.review.decisions import decide
 from graph.vocabulary import FEATURES
@@ -367,20 +367,10 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
     assert result["fitted"] and result["written"]
     assert set(result["coef"]) == set(FEATURES) - {"private_share", "partner_flagged"}  # the behaviours
     assert result["decisions"] >= sum(decided.values())  # and the rings decided by earlier tests
-    # the suggested threshold is held below every ring flagged now that nobody decided
-    from graph.detection import calibrate as cal
-
-    stored = read(
-        driver,
-        "MATCH (p:DetectionParams {id: $id}) RETURN p.suggested_threshold AS held, p.curve_threshold AS curve",
-        id=result["written"],
-    )[0]
-    assert stored == {"held": result["suggested_threshold"], "curve": result["curve_threshold"]}
-    assert result["curve_threshold"] is not None and result["suggested_threshold"] <= result["curve_threshold"]
-    undecided = pd.DataFrame(read(driver, cal.UNDECIDED)).dropna(subset=list(cal.BEHAVIOURS))
-    flagged_now = undecided[undecided["score"] >= 0.5]
-    fit = cal.Calibration(True, "", 0, 0, 0, intercept=result["intercept"], coef=result["coef"])
-    assert (cal.fitted_scores(flagged_now, fit) >= result["suggested_threshold"]).all()
+    stored = read(driver, "MATCH (p:DetectionParams {id: $id}) RETURN p.model AS model", id=result["written"])[0]
+    model = json.loads(stored["model"])
+    assert model == {"intercept": result["intercept"], "coef": result["coef"], "threshold": model["threshold"]}
+    assert model["threshold"] == (0.5 if result["suggested_threshold"] is None else result["suggested_threshold"])
 
     lines: list[str] = []
     run = detect(driver, log=lines.append)
@@ -388,13 +378,17 @@ def test_calibrate_refuses_below_its_minimum_then_detection_uses_the_fitted_weig
         line.startswith(f"scoring with weights calibrated on {result['decisions']} decisions") for line in lines
     ), lines
     params = json.loads(read(driver, "MATCH (r:DetectionRun {id: $id}) RETURN r.params AS p", id=run.run_id)[0]["p"])
-    assert params["behaviour_model"] == {"intercept": result["intercept"], "coef": result["coef"]}
+    assert params["behaviour_model"] == model
+    with_model = flagged_set(driver, 0.5)
 
     reset = runner.invoke(calibrate_app(), ["calibrate", "--reset"])
     assert reset.exit_code == 0
     lines.clear()
     detect(driver, log=lines.append)
     assert "scoring with the default weights (no calibration)" in lines
+    # the calibrated score took off nothing the default weights flag
+    with_defaults = flagged_set(driver, 0.5)
+    assert with_defaults and with_defaults <= with_model, len(with_defaults - with_model)
 
 
 def test_scoring_communities_in_batches_gives_the_rings_of_one_pass(world, driver, monkeypatch):

@@ -21,18 +21,17 @@ much one unit of a feature (each is in [0, 1]) moves the log-odds of behaviour. 
 is chosen by stratified k-fold cross-validation (out-of-fold log-loss), and the same folds
 score the default weights, so the output says whether the fit does better than the
 defaults on rings it did not see. The out-of-fold predictions also give a precision-recall
-curve and the lowest threshold that reaches a target precision. Before anything is written
-the output lists the undecided rings the new weights at that threshold would flag
-differently from their score now (a farm ring the defaults flag and the fit would not is
-the sign of decisions that do not cover it).
-
-The suggested threshold is then held down (`held_threshold`) so that no ring the current
-weights flag and no analyst decided falls below it under the fit: a model fitted on some
-rings may add rings to the queue, but takes none off that nobody reviewed. Decisions teach
-the model the farm styles they hold: on a generated world, 50 decisions of mostly masked,
-anonymously paying farms gave a fit that scored the undecided company-dressed farms of the
-same world at 0.20-0.30, around the 0.217 its decided rings suggested (README,
-Calibration). Dismissing such a ring lets the threshold rise.
+curve and the lowest threshold that reaches a target precision; the model carries that
+threshold (`Calibration.model`), and detection puts the model's scores on the default
+score's scale with it (that threshold shows as 0.5) and scores each ring with the larger
+of the two (graph.detection.scoring.ring_score). So a calibration adds rings to the queue
+and reorders it, and takes off none that the default weights flag, on this world or the
+next: decisions teach the model the farm styles they hold. 50 decisions of mostly masked,
+anonymously paying farms gave a fit that scored another world's company-dressed farms,
+which the defaults flag, below its threshold (README, Calibration); taking them off was
+the fit's whole loss there. Before anything is written the output lists the undecided
+rings the calibrated score would flag that the score now does not, and the other way round
+(rings a previous calibration added).
 
 Below `MIN_PER_CLASS` (10) rings of either class nothing is fitted: calibrate says so and
 detection keeps the weights it uses now. Ten, because farms are few: a 20,000-account world
@@ -64,7 +63,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from graph.db.connection import read, session
-from graph.detection.scoring import DEFAULT_PARAMS
+from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, ring_score
 from graph.review import audit
 from graph.review.actors import Actor, require
 from graph.vocabulary import DECIDED_STATUSES
@@ -79,11 +78,10 @@ __all__ = [
     "decided_rings",
     "fit_logistic",
     "fit_report",
-    "fitted_scores",
-    "held_threshold",
-    "hold_suggested_threshold",
     "predict",
     "reset",
+    "scores_under",
+    "threshold_changes",
 ]
 
 BEHAVIOURS = tuple(DEFAULT_PARAMS["weights"])  # the features the model weighs (binding stays as it is)
@@ -120,7 +118,7 @@ STORE = """
 CREATE (p:DetectionParams {id: $p.id, at: datetime($p.at), kind: $p.kind, model: $p.model,
         features: $p.features, decisions: $p.decisions, positives: $p.positives, negatives: $p.negatives,
         penalty: $p.penalty, cv: $p.cv, pr_curve: $p.pr_curve, suggested_threshold: $p.suggested_threshold,
-        curve_threshold: $p.curve_threshold, target_precision: $p.target_precision, by: $p.by})
+        target_precision: $p.target_precision, by: $p.by})
 """
 
 
@@ -140,16 +138,17 @@ class Calibration:
     cv: dict = field(default_factory=dict)
     pr_curve: list[dict] = field(default_factory=list)
     suggested_threshold: float | None = None
-    curve_threshold: float | None = None  # what the decided rings alone suggest (before held_threshold)
-    held_by: list[str] = field(default_factory=list)  # undecided flagged rings that held the threshold down
     target_precision: float = TARGET_PRECISION
     changes: list[dict] = field(default_factory=list)  # undecided rings the fit flags differently (threshold_changes)
     written: str | None = None  # id of the DetectionParams node, when stored
 
     @property
     def model(self) -> dict:
-        """The `behaviour_model` detection uses (graph.detection.scoring.behaviour_score)."""
-        return {"intercept": self.intercept, "coef": dict(self.coef)}
+        """The `behaviour_model` detection uses (graph.detection.scoring.ring_score): the
+        fitted terms and the threshold they flag at (the suggested one; 0.5 when no threshold
+        reaches the target precision)."""
+        threshold = DEFAULT_THRESHOLD if self.suggested_threshold is None else self.suggested_threshold
+        return {"intercept": self.intercept, "coef": dict(self.coef), "threshold": threshold}
 
 
 # --- the model -------------------------------------------------------------------------
@@ -337,7 +336,6 @@ def _store(driver: neo4j.Driver, kind: str, result: Calibration | None, actor: A
         "cv": json.dumps(result.cv) if fitted else None,
         "pr_curve": json.dumps(result.pr_curve) if fitted else None,
         "suggested_threshold": result.suggested_threshold if fitted else None,
-        "curve_threshold": result.curve_threshold if fitted else None,
         "target_precision": result.target_precision if fitted else None,
         "by": actor.name,
     }
@@ -360,54 +358,21 @@ def _store(driver: neo4j.Driver, kind: str, result: Calibration | None, actor: A
     return node_id
 
 
-def fitted_scores(rings: pd.DataFrame, result: Calibration) -> np.ndarray:
+def scores_under(rings: pd.DataFrame, result: Calibration) -> np.ndarray:
     """The score each ring (`rings`: partner_flagged, private_share and the BEHAVIOURS, none
-    missing) gets under the fitted model."""
-    x = rings[list(BEHAVIOURS)].to_numpy(float)
-    binding = 0.5 + 0.5 * rings["private_share"].fillna(0.0).to_numpy(float)
-    coef = np.array([result.coef[f] for f in BEHAVIOURS])
-    partner = DEFAULT_PARAMS["partner_bonus"] * rings["partner_flagged"].to_numpy(float)
-    return np.clip(predict(x, binding, result.intercept, coef) + partner, 0, 1)
+    missing) gets when detection scores with the fitted model (scoring.ring_score)."""
+    return ring_score(rings, {**DEFAULT_PARAMS, "behaviour_model": result.model}).to_numpy(float)
 
 
-def held_threshold(rings: pd.DataFrame, result: Calibration, threshold: float) -> tuple[float | None, list[str]]:
-    """The fit's suggested threshold, lowered where an undecided ring (`rings`: ring, score,
-    partner_flagged, private_share and the BEHAVIOURS) that the current score flags
-    (`score` >= `threshold`) would fall below it under the fit; and those rings, lowest first.
-    The result is floored to 4 decimals, so flagging at it keeps them flagged."""
-    suggested = result.suggested_threshold
-    rings = rings.dropna(subset=list(BEHAVIOURS))
-    rings = rings[rings["score"].to_numpy(float) >= threshold]
-    if suggested is None or rings.empty:
-        return suggested, []
-    new = fitted_scores(rings, result)
-    below = new < suggested
-    if not below.any():
-        return suggested, []
-    order = np.argsort(new[below], kind="stable")
-    return _floor_threshold(new[below].min()), [str(r) for r in rings["ring"].to_numpy()[below][order]]
-
-
-def hold_suggested_threshold(result: Calibration, rings: pd.DataFrame, threshold: float) -> None:
-    """Keep what the decided rings suggest as `curve_threshold` and suggest it held below
-    the undecided `rings` flagged at `threshold` now (`held_threshold`; `held_by` names them)."""
-    result.curve_threshold = result.suggested_threshold
-    result.suggested_threshold, result.held_by = held_threshold(rings, result, threshold)
-
-
-def threshold_changes(
-    rings: pd.DataFrame, result: Calibration, threshold: float, new_threshold: float | None = None
-) -> list[dict]:
+def threshold_changes(rings: pd.DataFrame, result: Calibration, threshold: float) -> list[dict]:
     """Undecided rings (`rings`: ring, size, score, partner_flagged, private_share and the
-    BEHAVIOURS) that their score flags at `threshold` and the fitted model does not at
-    `new_threshold` (the same, unless given), or the other way round; largest first, each
-    with `flagged`: whether the fit flags it."""
+    BEHAVIOURS) that their score now flags at `threshold` and the score under the fit does
+    not, or the other way round; largest first, each with `flagged`: whether the fit flags it."""
     rings = rings.dropna(subset=list(BEHAVIOURS))
     if rings.empty:
         return []
-    at = threshold if new_threshold is None else new_threshold
-    new = fitted_scores(rings, result)
-    flagged = new >= at
+    new = scores_under(rings, result)
+    flagged = new >= threshold
     moved = (rings["score"].to_numpy(float) >= threshold) != flagged
     out = rings.assign(new_score=new.round(3), flagged=flagged)[moved].sort_values("size", ascending=False)
     return [
@@ -432,9 +397,8 @@ def calibrate(
 ) -> Calibration:
     """Fit the behaviour model on the decided rings and (if fitted and `store`) write it as
     the detection parameters, an audit event naming `actor` (a lead); below the minimum nothing
-    is written. The suggested threshold is held below every undecided ring flagged at
-    `threshold` now; `changes` lists the undecided rings the fit at the suggested threshold
-    (at `threshold` when there is none) flags differently from their score at `threshold`."""
+    is written. `changes` lists the undecided rings the score under the fit flags differently
+    at `threshold` from their score now."""
     if store:
         require(actor, "calibrate")
     result = fit_report(decided_rings(driver), min_per_class, target)
@@ -442,8 +406,7 @@ def calibrate(
         undecided = pd.DataFrame(
             read(driver, UNDECIDED), columns=["ring", "size", "score", "partner_flagged", "private_share", *BEHAVIOURS]
         )
-        hold_suggested_threshold(result, undecided, threshold)
-        result.changes = threshold_changes(undecided, result, threshold, result.suggested_threshold)
+        result.changes = threshold_changes(undecided, result, threshold)
     if result.fitted and store:
         result.written = _store(driver, "calibrated", result, actor)
     return result
@@ -477,9 +440,12 @@ def detection_params(driver: neo4j.Driver, params: dict) -> tuple[dict, str]:
     current = current_params(driver)
     if current is None:
         return params, "scoring with the default weights (no calibration)"
-    coef = ", ".join(f"{f} {c:+.2f}" for f, c in current["behaviour_model"]["coef"].items())
+    model = current["behaviour_model"]
+    coef = ", ".join(f"{f} {c:+.2f}" for f, c in model["coef"].items())
     line = (
         f"scoring with weights calibrated on {current['decisions']} decisions ({current['at'][:10]}, "
-        f"{current['id']}): intercept {current['behaviour_model']['intercept']:+.2f}, {coef}"
+        f"{current['id']}): intercept {model['intercept']:+.2f}, {coef}; its threshold "
+        f"{model.get('threshold') or DEFAULT_THRESHOLD:.4f} shows as {DEFAULT_THRESHOLD} on the score, and a ring "
+        "the default weights flag stays flagged"
     )
     return {**params, "behaviour_model": current["behaviour_model"]}, line

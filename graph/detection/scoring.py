@@ -31,10 +31,12 @@ A community is only a candidate. For each one:
      flagged, weighted by their confidence (see `partner_share`): a flag on a carrier NAT,
      a VPN exit or a popular template says nothing about any one ring and adds nothing.
 4. *Score* = behaviour x binding: behaviour is a weighted mean of the behavioural features
-   (weights in DEFAULT_PARAMS) or, once `ringwatch calibrate` has fitted one on analysts'
-   decisions, a logistic model of them (`behaviour_score`, graph.detection.calibrate);
-   binding = 0.5 + 0.5 x private_share, plus 0.25 x
-   partner_flagged; clipped to [0, 1]. No single trait makes a ring: researchers share
+   (weights in DEFAULT_PARAMS); binding = 0.5 + 0.5 x private_share, plus 0.25 x
+   partner_flagged; clipped to [0, 1]. Once `ringwatch calibrate` has fitted a logistic
+   model of the features on analysts' decisions (`behaviour_model`,
+   graph.detection.calibrate), the score is the larger of that and the model's own score
+   put on the same scale (`ring_score`): a calibration adds rings, takes none off that the
+   default weights flag. No single trait makes a ring: researchers share
    public benchmark prompts (eliciting) but not bursts, uniform volumes or masked exits; a
    team shares one card and internal templates but is heavy-tailed, on office IPs, and
    asks ordinary things.
@@ -339,8 +341,7 @@ def _score(
     bound_requests = pd.Series(on_bound).groupby(tpl["community"].to_numpy()).sum()
     del tpl, ips, pay  # (`links` holds them)
     r = ring_features(by_account.loc[kept.index], kept, bound_requests, flagged, p)
-    behaviour = behaviour_score(r, p)
-    r["score"] = (behaviour * (0.5 + 0.5 * r["private_share"]) + p["partner_bonus"] * r["partner_flagged"]).clip(0, 1)
+    r["score"] = ring_score(r, p)
     r.index.name = "community"
 
     aside = pd.Index([], dtype="int64")
@@ -506,6 +507,51 @@ def behaviour_score(r: pd.DataFrame, p: dict) -> pd.Series:
         return 1.0 / (1.0 + np.exp(-z))
     weights = p["weights"]
     return sum(w * r[f] for f, w in weights.items()) / sum(weights.values())
+
+
+def on_default_scale(score: pd.Series, threshold: float) -> pd.Series:
+    """A calibrated model's scores put on the default score's scale: its `threshold` (the one
+    calibrate chose for a target precision) goes to DEFAULT_THRESHOLD, 0 and 1 stay, linear
+    in between; the order of the rings does not change."""
+    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
+    below = score * DEFAULT_THRESHOLD / t
+    above = DEFAULT_THRESHOLD + (score - t) * (1 - DEFAULT_THRESHOLD) / (1 - t)
+    return below.where(score < t, above)
+
+
+def score_parts(r: pd.DataFrame, p: dict) -> pd.DataFrame:
+    """Per ring (`r`: private_share, partner_flagged and the behaviours), `default`: the
+    score under the default weights; and, when a calibrated `behaviour_model` is in use,
+    `calibrated`: the model's score on the default scale (`on_default_scale`, at the
+    threshold the model carries, DEFAULT_THRESHOLD if none)."""
+    binding = 0.5 + 0.5 * r["private_share"]
+    partner = p["partner_bonus"] * r["partner_flagged"]
+    defaults = {**p, "behaviour_model": None}
+    parts = pd.DataFrame({"default": (behaviour_score(r, defaults) * binding + partner).clip(0, 1)}, index=r.index)
+    model = p.get("behaviour_model")
+    if model:
+        fitted = (behaviour_score(r, p) * binding + partner).clip(0, 1)
+        parts["calibrated"] = on_default_scale(fitted, model.get("threshold") or DEFAULT_THRESHOLD)
+    return parts
+
+
+def ring_score(r: pd.DataFrame, p: dict) -> pd.Series:
+    """Per ring, its score in [0, 1]: the default weights' score, or with a calibrated
+    `behaviour_model` the larger of that and the model's (`score_parts`). The larger, because
+    a model fitted on some decisions knows the farm styles those hold: fitted on a world
+    whose decided farms were mostly on masked exits and anonymous cards, it scored the
+    company-dressed farms of another world below its threshold, farms the default weights
+    flag (README, Calibration). So a calibration adds rings to the queue and reorders it,
+    and takes off none the default weights flag; analysts' dismissals do that, ring by ring."""
+    return score_parts(r, p).max(axis=1)
+
+
+def ring_parts(ring: dict, p: dict) -> dict[str, float]:
+    """`score_parts` of one ring given as a dict of its features (missing ones 0), as the
+    ring page reads it: {"default": ...} and, with a calibrated model, {"calibrated": ...}."""
+    columns = (*p["weights"], "private_share", "partner_flagged")
+    frame = pd.DataFrame([{f: float(ring.get(f) or 0.0) for f in columns}])
+    return {name: float(value) for name, value in score_parts(frame, p).iloc[0].items()}
 
 
 def score_terms(ring: dict, p: dict) -> tuple[pd.DataFrame, str]:

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from graph.detection import calibrate as cal
-from graph.detection.scoring import DEFAULT_PARAMS, behaviour_score, score_terms
+from graph.detection.scoring import (
+    DEFAULT_PARAMS,
+    DEFAULT_THRESHOLD,
+    behaviour_score,
+    on_default_scale,
+    ring_score,
+    score_parts,
+    score_terms,
+)
 
 
 def rings(n: int, intercept: float, coef: list[float], seed: int = 1) -> pd.DataFrame:
@@ -175,13 +183,14 @@ def test_rings_the_fit_moves_across_the_threshold_are_listed_largest_first():
 
 
 def test_changes_compare_the_score_now_with_the_fit_at_the_threshold_it_suggests():
-    result = _eliciting_fit()
-    # fit scores: R-0 sigmoid(-5 + 3) = 0.12, R-1 the same, R-2 sigmoid(-5) = 0.007
-    rings = _undecided([0.63, 0.3, 0.3], [0.3, 0.3, 0.0])
-    at_half = cal.threshold_changes(rings, result, 0.5)
-    assert [c["ring"] for c in at_half] == ["R-0"]  # 0.12 < 0.5: no longer flagged
-    at_suggested = cal.threshold_changes(rings, result, 0.5, new_threshold=0.1)
-    assert [(c["ring"], c["flagged"]) for c in at_suggested] == [("R-1", True)]  # R-0 stays, R-1 joins
+    result = _eliciting_fit()  # its threshold 0.4 shows as 0.5
+    # flagged now (by an earlier calibration, say), the defaults give 0.24 x 0.3 and the
+    # fit sigmoid(-2) = 0.12, 0.15 on the scale: no longer flagged. R-1: the fit gives
+    # sigmoid(1) = 0.73, 0.78 on the scale: flagged. R-2: nothing either way.
+    rings = _undecided([0.63, 0.3, 0.3], [0.3, 0.6, 0.0])
+    changes = cal.threshold_changes(rings, result, 0.5)
+    assert [(c["ring"], c["flagged"]) for c in changes] == [("R-0", False), ("R-1", True)]
+    assert [c["new_score"] for c in changes] == pytest.approx([0.149, 0.776], abs=1e-3)
 
 
 def test_score_terms_sum_to_the_score_under_the_default_weights():
@@ -236,20 +245,33 @@ def _undecided(scores: list[float], eliciting: list[float]) -> pd.DataFrame:
     return frame
 
 
-def test_the_threshold_is_held_below_every_undecided_ring_flagged_now():
-    result = _eliciting_fit()
-    # R-0 flagged now, the fit scores it sigmoid(-5 + 4.2) = 0.31; R-1 flagged, fit 0.5 (above
-    # 0.4, no hold); R-2 not flagged now: nothing to keep, however low the fit scores it
-    rings = _undecided([0.7, 0.8, 0.3], [0.42, 0.5, 0.0])
-    held, by = cal.held_threshold(rings, result, 0.5)
-    fitted = cal.fitted_scores(rings, result)
-    assert by == ["R-0"]
-    assert held <= fitted[0] < result.suggested_threshold
-    assert held == pytest.approx(fitted[0], abs=1e-4)
+def test_the_threshold_a_model_carries_shows_as_the_default_one():
+    fitted = pd.Series([0.0, 0.1, 0.2, 0.4, 0.7, 1.0])
+    scaled = on_default_scale(fitted, 0.2)
+    assert scaled.tolist() == pytest.approx([0.0, 0.25, 0.5, 0.625, 0.8125, 1.0])
+    assert scaled.is_monotonic_increasing
+    assert on_default_scale(fitted, DEFAULT_THRESHOLD).tolist() == pytest.approx(fitted.tolist())
 
 
-def test_the_threshold_stands_when_the_fit_keeps_every_flagged_ring():
+def test_a_calibrated_model_adds_rings_and_takes_none_off_that_the_default_weights_flag():
+    result = _eliciting_fit()  # flags on eliciting share alone, at 0.4
+    # R-0 is a farm the defaults flag (masked, anonymous, no own prompts; eliciting 0.2): the
+    # fit scores it sigmoid(-3) = 0.05. R-1 is what the fit learnt (eliciting 0.6), which the
+    # defaults score 0.14. R-2 is neither.
+    rings = _undecided([0.0, 0.0, 0.0], [0.2, 0.6, 0.0])
+    rings.loc[0, ["masked_share", "anonymous_payment", "no_own_prompts", "uniformity"]] = 1.0
+    p = {**DEFAULT_PARAMS, "behaviour_model": result.model}
+    parts = score_parts(rings, p)
+    assert parts["default"].tolist() == pytest.approx([0.688, 0.144, 0.0])
+    assert parts["calibrated"].round(3).tolist() == pytest.approx([0.059, 0.776, 0.008], abs=1e-3)
+    score = ring_score(rings, p)
+    assert (score >= 0.5).tolist() == [True, True, False]
+    assert score.tolist() == pytest.approx(parts.max(axis=1).tolist())
+    assert ring_score(rings, DEFAULT_PARAMS).tolist() == pytest.approx(parts["default"].tolist())
+    assert (cal.scores_under(rings, result) == score.to_numpy()).all()
+
+
+def test_a_model_without_a_threshold_reaching_the_target_flags_at_its_own_half():
     result = _eliciting_fit()
-    held, by = cal.held_threshold(_undecided([0.7, 0.2], [0.6, 0.0]), result, 0.5)
-    assert (held, by) == (0.4, [])
-    assert cal.held_threshold(_undecided([], []), result, 0.5) == (0.4, [])
+    result.suggested_threshold = None
+    assert result.model["threshold"] == DEFAULT_THRESHOLD

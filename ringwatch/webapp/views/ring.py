@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 from neo4j.exceptions import Neo4jError
 
-from graph.detection.scoring import score_terms
+from graph.detection.scoring import DEFAULT_THRESHOLD, ring_parts, score_terms
 from graph.investigate import ring as ir
 from graph.investigate import saved
 from graph.investigate import subgraph as sg
@@ -219,11 +219,16 @@ def score_terms_panel(r: dict) -> None:
     terms, unit = score_terms(r, params)
     st.markdown(f"**What makes up the score {float(r.get('score') or 0):.2f}** ({unit})")
     st.altair_chart(charts.score_terms_chart(terms, unit), width="stretch")
-    extra = (
-        "behaviour = sigmoid(sum of the terms) x (0.5 + 0.5 x private_share), plus the partner bonus"
-        if unit == "log-odds"
-        else "the bars sum to the score (before clipping to [0, 1])"
-    )
+    extra = "the bars sum to the score (before clipping to [0, 1])"
+    if unit == "log-odds":
+        parts = ring_parts(r, params)
+        threshold = params["behaviour_model"].get("threshold") or DEFAULT_THRESHOLD
+        extra = (
+            "behaviour = sigmoid(sum of the terms) x (0.5 + 0.5 x private_share), plus the partner bonus. "
+            f"The score is the larger of the calibrated model's, {parts['calibrated']:.2f} (its threshold "
+            f"{threshold:.3f} shows as {DEFAULT_THRESHOLD}), and the default weights', {parts['default']:.2f}: "
+            "a calibration adds rings, takes none off that the default weights flag"
+        )
     st.caption(f"{which.capitalize()}; {extra}.")
 
 
