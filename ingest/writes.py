@@ -28,9 +28,10 @@ from ingest.contract import FILES
 
 # Concurrent writers must not lock the same nodes, or they queue behind each other's locks
 # (and can deadlock). Each chunk is split into parts by the node its rows link to (or the
-# account they create), and part q of chunk i is written at step i + q: the transactions of
-# one step hold different parts, so they never share that node, and a part's rows are
-# still applied in file order, which "the last non-empty value wins" needs. ip_intel links
+# account they create), and each part has one writer, which writes that part of every chunk
+# in file order (ingest.load._Writer): concurrent transactions hold different parts, so they
+# never share that node, and a part's rows are applied in file order, which "the last
+# non-empty value wins" needs. ip_intel links
 # every chunk to the same few ASN and Proxy nodes, so it keeps one part and one writer.
 PARTITION_KEY: dict[str, str] = {
     "accounts": "account_id",
