@@ -63,7 +63,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from graph.db.connection import read, session
-from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, ring_score
+from graph.detection.scoring import DEFAULT_PARAMS, DEFAULT_THRESHOLD, model_threshold, ring_score
 from graph.review import audit
 from graph.review.actors import Actor, require
 from graph.vocabulary import DECIDED_STATUSES
@@ -445,7 +445,7 @@ def detection_params(driver: neo4j.Driver, params: dict) -> tuple[dict, str]:
     line = (
         f"scoring with weights calibrated on {current['decisions']} decisions ({current['at'][:10]}, "
         f"{current['id']}): intercept {model['intercept']:+.2f}, {coef}; its threshold "
-        f"{model.get('threshold') or DEFAULT_THRESHOLD:.4f} shows as {DEFAULT_THRESHOLD} on the score, and a ring "
+        f"{model_threshold(model):.4f} shows as {DEFAULT_THRESHOLD} on the score, and a ring "
         "the default weights flag stays flagged"
     )
     return {**params, "behaviour_model": current["behaviour_model"]}, line

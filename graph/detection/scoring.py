@@ -519,6 +519,13 @@ def on_default_scale(score: pd.Series, threshold: float) -> pd.Series:
     return below.where(score < t, above)
 
 
+def model_threshold(model: dict) -> float:
+    """The threshold a calibrated `behaviour_model` flags at (DEFAULT_THRESHOLD for a model
+    written before models carried one)."""
+    threshold = model.get("threshold")
+    return DEFAULT_THRESHOLD if threshold is None else float(threshold)
+
+
 def score_parts(r: pd.DataFrame, p: dict) -> pd.DataFrame:
     """Per ring (`r`: private_share, partner_flagged and the behaviours), `default`: the
     score under the default weights; and, when a calibrated `behaviour_model` is in use,
@@ -531,7 +538,7 @@ def score_parts(r: pd.DataFrame, p: dict) -> pd.DataFrame:
     model = p.get("behaviour_model")
     if model:
         fitted = (behaviour_score(r, p) * binding + partner).clip(0, 1)
-        parts["calibrated"] = on_default_scale(fitted, model.get("threshold") or DEFAULT_THRESHOLD)
+        parts["calibrated"] = on_default_scale(fitted, model_threshold(model))
     return parts
 
 

@@ -11,6 +11,7 @@ from graph.detection.scoring import (
     DEFAULT_PARAMS,
     DEFAULT_THRESHOLD,
     behaviour_score,
+    model_threshold,
     on_default_scale,
     ring_score,
     score_parts,
@@ -275,3 +276,6 @@ def test_a_model_without_a_threshold_reaching_the_target_flags_at_its_own_half()
     result = _eliciting_fit()
     result.suggested_threshold = None
     assert result.model["threshold"] == DEFAULT_THRESHOLD
+    # a model written before models carried a threshold flags at 0.5; a threshold of 0 is a threshold
+    assert model_threshold({"intercept": 0.0, "coef": {}}) == DEFAULT_THRESHOLD
+    assert model_threshold({"intercept": 0.0, "coef": {}, "threshold": 0.0}) == 0.0

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 from neo4j.exceptions import Neo4jError
 
-from graph.detection.scoring import DEFAULT_THRESHOLD, ring_parts, score_terms
+from graph.detection.scoring import DEFAULT_THRESHOLD, model_threshold, ring_parts, score_terms
 from graph.investigate import ring as ir
 from graph.investigate import saved
 from graph.investigate import subgraph as sg
@@ -222,7 +222,7 @@ def score_terms_panel(r: dict) -> None:
     extra = "the bars sum to the score (before clipping to [0, 1])"
     if unit == "log-odds":
         parts = ring_parts(r, params)
-        threshold = params["behaviour_model"].get("threshold") or DEFAULT_THRESHOLD
+        threshold = model_threshold(params["behaviour_model"])
         extra = (
             "behaviour = sigmoid(sum of the terms) x (0.5 + 0.5 x private_share), plus the partner bonus. "
             f"The score is the larger of the calibrated model's, {parts['calibrated']:.2f} (its threshold "
