@@ -112,8 +112,10 @@ class World:
         self.ev = read_evidence(driver)
         self.community, _ = detect_communities(driver, self.ev, "gds", DEFAULT_PARAMS)
 
-    def run(self, params: dict, threshold: float = DEFAULT_THRESHOLD) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-        """(rings, members, seconds) of detection after community detection, with `params`."""
+    def run(self, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+        """(rings, members, seconds) of detection after community detection, with `params`
+        (flagged at DEFAULT_THRESHOLD: a calibrated model carries its own threshold)."""
+        threshold = DEFAULT_THRESHOLD
         t0 = time.monotonic()
         p = {**DEFAULT_PARAMS, **params}
         community = merge_fragments(self.ev, self.community, p)[0] if p["merge_fragments"] else self.community
@@ -204,17 +206,17 @@ def calibration(args, driver) -> tuple[dict | None, dict | None]:
 
 
 def curve(args, driver, model: dict | None) -> list[dict]:
-    variants = {"before": ({"expand": False}, DEFAULT_THRESHOLD), "after": ({}, DEFAULT_THRESHOLD)}
+    variants = {"before": {"expand": False}, "after": {}}
     if model is not None:
-        variants["calibrated"] = ({"behaviour_model": model}, DEFAULT_THRESHOLD)
+        variants["calibrated"] = {"behaviour_model": model}
         for at in args.sweep:
-            variants[f"calibrated@{at:g}"] = ({"behaviour_model": {**model, "threshold": at}}, DEFAULT_THRESHOLD)
+            variants[f"calibrated@{at:g}"] = {"behaviour_model": {**model, "threshold": at}}
     rows = []
     for level in args.levels:
         for seed in args.seeds:
             world = World(args, level, seed, driver)
-            for method, (params, at) in variants.items():
-                rings, members, seconds = world.run(params, at)
+            for method, params in variants.items():
+                rings, members, seconds = world.run(params)
                 row = {
                     "level": level,
                     "seed": seed,
@@ -223,7 +225,7 @@ def curve(args, driver, model: dict | None) -> list[dict]:
                     "model_threshold": (params.get("behaviour_model") or {}).get("threshold"),
                     "after_detect_seconds": round(seconds, 1),
                     "timings": world.timings,
-                    **summary(world.truth, rings, members, at),
+                    **summary(world.truth, rings, members, DEFAULT_THRESHOLD),
                 }
                 if method == "after":
                     same = set(flagged(rings, members)["account"]) == world.detected
