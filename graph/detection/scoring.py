@@ -553,11 +553,15 @@ def ring_score(r: pd.DataFrame, p: dict) -> pd.Series:
     return score_parts(r, p).max(axis=1)
 
 
+def _feature_values(ring: dict, p: dict) -> dict[str, float]:
+    """The values scoring under `p` reads of one ring given as a dict (a missing one is 0)."""
+    return {f: float(ring.get(f) or 0.0) for f in (*p["weights"], "private_share", "partner_flagged")}
+
+
 def ring_parts(ring: dict, p: dict) -> dict[str, float]:
     """`score_parts` of one ring given as a dict of its features (missing ones 0), as the
     ring page reads it: {"default": ...} and, with a calibrated model, {"calibrated": ...}."""
-    columns = (*p["weights"], "private_share", "partner_flagged")
-    frame = pd.DataFrame([{f: float(ring.get(f) or 0.0) for f in columns}])
+    frame = pd.DataFrame([_feature_values(ring, p)])
     return {name: float(value) for name, value in score_parts(frame, p).iloc[0].items()}
 
 
@@ -571,7 +575,7 @@ def score_terms(ring: dict, p: dict) -> tuple[pd.DataFrame, str]:
     coefficient x value, the intercept is a row of its own, and behaviour = sigmoid(their sum).
     Returns (frame with columns feature, value, weight, contribution; the unit, "score points"
     or "log-odds")."""
-    value = {f: float(ring.get(f) or 0.0) for f in (*p["weights"], "private_share", "partner_flagged")}
+    value = _feature_values(ring, p)
     binding = 0.5 + 0.5 * value["private_share"]
     model = p.get("behaviour_model")
     if model:
