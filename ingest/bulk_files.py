@@ -20,9 +20,9 @@ written by Arrow: strings quoted (a quote doubled), an absent value an empty unq
 which the importer leaves unset as the online path does; times ISO-8601 UTC with
 milliseconds. A node's importer ID is its row's number in its label's file (its own ID
 space per label, `--id-type=integer`) and its key a plain property; relationships name their
-nodes by those numbers. A file holding a value with a line break (a CR inside a CSV line is data; a Parquet string
-may hold a newline) is listed for the importer's multi-line parsing, which is slower and so
-used only where needed.
+nodes by those numbers. A file holding a value with a line break (a CR inside a CSV line is
+data; a Parquet string may hold a newline) is listed for the importer's multi-line parsing,
+which is slower and so used only where needed.
 """
 
 from __future__ import annotations
