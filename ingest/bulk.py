@@ -5,7 +5,8 @@ database does not need that, and Neo4j's offline importer (`neo4j-admin database
 full`) writes the store files directly, many times faster. A bulk load:
 
 1. Refuses unless the database is the local server (`ringwatch db start`) and holds no node
-   at all: the importer replaces the whole store. Later deliveries load online. Then stops
+   at all: the importer replaces the whole store. Later deliveries load online. Refuses a
+   delivery whose rows would not fit in this machine's memory (ingest.bulk_memory). Then stops
    the server, in the background while the delivery is read: nothing can write to it after
    the check, and an empty database has nothing to serve.
 2. Reads and validates every file exactly as the online path does, with the same reader
@@ -53,6 +54,7 @@ from graph.db import server
 from graph.db.connection import open_driver, read, state_dir, write
 from graph.db.schema import ensure_schema
 from ingest.bulk_files import BY_NAME, FIRST_DELIVERY, ImportFiles, compact, fold, write_import_files
+from ingest.bulk_memory import available_memory, memory_problem, peak_memory
 from ingest.contract import FILES, validate
 from ingest.load import DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, IngestError, delivery_files, partition_of, prefetch
 from ingest.quarantine import Quarantine
@@ -441,6 +443,10 @@ def bulk_ingest(
     quarantine_dir = report_path.parent / f"{report_path.stem}-quarantine"
     console = console or Console(stderr=True)
     database = require_empty_local(driver)
+    # Before the server stops: a load the kernel would kill part way is refused now, in one line.
+    problem = memory_problem(peak_memory([p for _, p in files]), available_memory(server.running_pid()))
+    if problem:
+        raise IngestError(problem)
     started, started_ms = time.monotonic(), int(time.time() * 1000)
     stopping = _Stopping()
     try:

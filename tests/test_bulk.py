@@ -331,3 +331,30 @@ def test_bulk_refuses_a_database_that_is_not_the_local_server():
 
     with pytest.raises(IngestError, match="is not the local server: load the delivery without --bulk"):
         require_empty_local(Remote())  # type: ignore[arg-type]
+
+
+def test_a_delivery_larger_than_the_memory_available_is_refused_before_the_server_stops(
+    neo4j_server, tmp_path, monkeypatch
+):
+    folder = write_delivery(small_delivery(30), tmp_path / "d")
+    server.reset()
+    pid = server.running_pid()
+    seen: list[int | None] = []
+
+    def little(server_pid):
+        seen.append(server_pid)
+        return 64 << 20  # 64 MiB: below any estimate (its base alone is 600 MiB)
+
+    monkeypatch.setattr(bulk_module, "available_memory", little)
+    with pytest.raises(IngestError) as refused:
+        bulk_load(folder, tmp_path / "bulk.json")
+    message = str(refused.value)
+    assert message.startswith("a bulk load of this delivery needs about ") and "64 MiB is available" in message
+    assert "load it without --bulk" in message and "\n" not in message
+    assert seen == [pid]  # the server's own memory counts: the load would free it
+    assert server.running_pid() == pid  # not stopped
+    d = open_driver()
+    try:
+        assert read(d, "MATCH (n) RETURN count(n) AS n")[0]["n"] == 0
+    finally:
+        d.close()
