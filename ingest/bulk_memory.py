@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graph.db.memory import MiB, show_size
+from ingest.reader import GZIP_MAGIC
 
 __all__ = ["PEAK_BASE", "PEAK_PER_BYTE", "available_memory", "delivered_bytes", "memory_problem", "peak_memory"]
 
 PEAK_BASE = 600 * MiB  # the interpreter, pandas and Arrow, and the fold's working tables
 PEAK_PER_BYTE = 3.5  # client bytes per delivered byte (3.3 on 2026-12-01's code, 3.5 on 2026-12-03's)
-GZIP_MAGIC = b"\x1f\x8b"
 GZIP_TRAILER = 4  # a gzip member ends with its uncompressed size modulo 2**32, little-endian
 
 

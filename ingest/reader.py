@@ -58,6 +58,7 @@ csv.field_size_limit(max(csv.field_size_limit(), LINE_LIMIT))  # a quoted field 
 _BLOCK = 1 << 22  # bytes read at a time
 CHUNK_BYTES = 1 << 26  # a chunk ends before batch_size lines when its lines pass 64 MB
 _BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip member
 
 NOT_UTF8 = "not UTF-8"
 NUL_BYTE = "NUL byte"
@@ -116,7 +117,7 @@ def fingerprint(path: Path) -> tuple[str, int]:
 def _magic_problem(path: Path, head: bytes) -> str | None:
     """What the first bytes say the file is, when that is not what its name says."""
     name, stem = path.name, path.name.split(".")[0]
-    gzipped = head.startswith(b"\x1f\x8b")
+    gzipped = head.startswith(GZIP_MAGIC)
     if name.endswith(".parquet"):
         return "is gzip data, not Parquet: deliver the Parquet file itself" if gzipped else None
     if name.endswith(".gz"):
