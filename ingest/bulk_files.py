@@ -357,16 +357,17 @@ def write_import_files(
         frame = graph.get(output.name)
         if frame is None:
             continue
+        properties = {header: _column(frame, col, col in output.times) for col, header in output.header.items()}
         columns = {}
         if output.key is not None:
-            keys[output.name] = _column(frame, output.key, False)
+            keys[output.name] = properties[output.header[output.key]]  # a node's key is also one of its properties
             if pc.count_distinct(keys[output.name]).as_py() != len(frame):  # fold gives one row per key
                 raise ValueError(f"{output.name}: a key is given twice")
             columns[f":ID({output.name})"] = pa.array(np.arange(len(frame), dtype=np.int64))
         if output.start is not None and output.end is not None:
             columns[f":START_ID({output.start[1]})"] = _numbers(frame, *output.start, keys)
             columns[f":END_ID({output.end[1]})"] = _numbers(frame, *output.end, keys)
-        columns |= {header: _column(frame, col, col in output.times) for col, header in output.header.items()}
+        columns |= properties
         table = pa.table(columns)
         pa_csv.write_csv(table, folder / output.file)
         (files.nodes if output.entity == "nodes" else files.relationships).append((output.name, output.file))
